@@ -1,0 +1,57 @@
+# The commands the README names. Every target creates .venv and installs first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PG_URL ?= postgres://postgres@127.0.0.1:5432/hema
+
+.PHONY: venv run serve test test-fast lint format bench migrate seed clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+migrate: venv
+	$(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo
+
+## run: the demo store on the embedded defaults (SQLite, filesystem broker).
+run: seed
+	@bash deploy/bin/run-dev.sh $(HOST) $(PORT)
+
+## serve: the production shape here: gunicorn, a worker and beat on the local
+## PostgreSQL and RabbitMQ (override DATABASE_URL / CELERY_BROKER_URL).
+serve: venv
+	@bash deploy/bin/serve-local.sh
+
+## test: every test; DATABASE_URL unset runs on SQLite (PostgreSQL-only tests skip).
+test: venv
+	$(BIN)/python -m pytest
+
+## test-fast: leave out the slow and integration tests.
+test-fast: venv
+	$(BIN)/python -m pytest -m "not slow and not integration"
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## bench: figures under tests/benchmarks/results/ (needs PostgreSQL: PG_URL).
+bench: venv
+	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} $(BIN)/python -m tests.benchmarks.run
+
+clean:
+	rm -rf $(VENV) db.sqlite3 var staticfiles

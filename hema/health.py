@@ -1,0 +1,22 @@
+"""Liveness and readiness for load balancers: 200 when the database answers."""
+
+import logging
+
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, JsonResponse
+
+logger = logging.getLogger(__name__)
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError as exc:
+        logger.warning("health check: database unavailable: %s", exc)
+        return JsonResponse(
+            {"status": "unavailable", "database": "error", "reason": str(exc)[:200]},
+            status=503,
+        )
+    return JsonResponse({"status": "ok", "database": "ok"})
