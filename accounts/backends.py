@@ -1,0 +1,30 @@
+"""Log-in by phone number or e-mail with one password, for the app and the admin."""
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
+from django.http import HttpRequest
+
+
+class PhoneOrEmailBackend(ModelBackend):
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        user_model = get_user_model()
+        login = username or kwargs.get(user_model.USERNAME_FIELD) or kwargs.get("phone")
+        if not login or password is None:
+            return None
+        try:
+            user = user_model.objects.get_by_login(login)
+        except user_model.DoesNotExist:
+            # Run the hasher anyway so that timing does not reveal unknown logins.
+            user_model().set_password(password)
+            return None
+        if user.check_password(password) and self.user_can_authenticate(user):
+            return user
+        return None

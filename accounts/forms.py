@@ -1,0 +1,24 @@
+from django import forms
+from django.contrib.auth.forms import BaseUserCreationForm
+
+from accounts.models import User, normalize_phone
+
+
+class UserCreationForm(BaseUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email", "phone")
+
+    def clean_phone(self) -> str | None:
+        phone = self.cleaned_data.get("phone")
+        return normalize_phone(phone) if phone else None
+
+    def clean_email(self) -> str | None:
+        email = self.cleaned_data.get("email")
+        return email.lower() if email else None
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not data.get("email") and not data.get("phone"):
+            raise forms.ValidationError("Give an e-mail address or a phone number.")
+        return data

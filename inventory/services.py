@@ -1,0 +1,594 @@
+"""Every write to the stock count: one function per business action.
+
+Rules kept here (and backed by the constraints in ``models.py``):
+
+* Every change is a conditional ``UPDATE`` with ``F()`` expressions checked by its
+  row count, plus one ``StockMovement`` row; nothing is read, changed in Python and
+  saved back.
+* Lock order is always the ``StoreProduct`` row first, then its reservations and
+  lots, and several store products in primary-key order, so that no two services
+  can deadlock each other.
+* Online orders reserve from ``on_hand - reserved - online_buffer`` only. Goods in
+  a shopper's or picker's hand are never refused: when the count says fewer than
+  were taken, the count was wrong; on hand drops to zero, a correction row records
+  the difference, and the newest reservations that no longer fit are flagged short.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from inventory.errors import InsufficientStock, InvalidQuantity, ReservationNotHeld
+from inventory.models import (
+    MovementKind,
+    Product,
+    Reservation,
+    ReservationState,
+    StockLot,
+    StockMovement,
+    StoreProduct,
+)
+from inventory.signals import reservation_short
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal("0.000")
+QUANTITY_STEP = Decimal("0.001")
+
+
+# --- Quantities --------------------------------------------------------------
+
+
+def parse_quantity(
+    *,
+    product: Product,
+    quantity: Any,
+    field: str = "quantity",
+    allow_zero: bool = False,
+) -> Decimal:
+    """A quantity as a Decimal with three places, or a refusal naming the field.
+
+    By-the-piece products take whole numbers only; weighed products take kilograms
+    to the gram.
+    """
+    try:
+        value = Decimal(str(quantity))
+    except (InvalidOperation, ValueError, TypeError):
+        raise InvalidQuantity(
+            f"{field} must be a number.", {"field": field, "value": str(quantity)}
+        ) from None
+    if not value.is_finite():
+        raise InvalidQuantity(f"{field} must be a number.", {"field": field})
+    if value < 0 or (value == 0 and not allow_zero):
+        raise InvalidQuantity(
+            f"{field} must be {'zero or more' if allow_zero else 'more than zero'}.",
+            {"field": field, "value": str(value)},
+        )
+    if value != value.quantize(QUANTITY_STEP):
+        raise InvalidQuantity(
+            f"{field} has more than three decimal places.",
+            {"field": field, "value": str(value)},
+        )
+    if not product.is_weighed and value != value.to_integral_value():
+        raise InvalidQuantity(
+            f"{product.sku} is sold by the piece: {field} must be a whole number.",
+            {"field": field, "value": str(value), "sku": product.sku},
+        )
+    if value >= Decimal("1000000000"):
+        raise InvalidQuantity(f"{field} is too large.", {"field": field})
+    return value.quantize(QUANTITY_STEP)
+
+
+# --- Internal building blocks -------------------------------------------------
+
+
+def _lock_store_product(store_product_id: int) -> StoreProduct:
+    return StoreProduct.objects.select_for_update(of=("self",)).get(pk=store_product_id)
+
+
+def _consume_lots(*, store_product_id: int, quantity: Decimal) -> None:
+    """Take ``quantity`` from the oldest lots first; unlotted stock absorbs the rest.
+
+    The caller holds the store product's row lock, so lots are never raced.
+    """
+    remaining = quantity
+    lots = StockLot.objects.filter(
+        store_product_id=store_product_id, quantity_left__gt=0
+    ).order_by("best_before", "pk")
+    for lot in lots.select_for_update():
+        if remaining <= 0:
+            break
+        take = min(lot.quantity_left, remaining)
+        StockLot.objects.filter(pk=lot.pk).update(
+            quantity_left=F("quantity_left") - take
+        )
+        remaining -= take
+
+
+def _flag_short(
+    *, store_product: StoreProduct, room_needed: Decimal, exclude_pk: int | None = None
+) -> list[Reservation]:
+    """Flag the newest held reservations short until ``room_needed`` is freed.
+
+    Later orders give way so that the earliest promises are kept. Caller holds the
+    store product's lock.
+    """
+    flagged: list[Reservation] = []
+    freed = ZERO
+    held = (
+        Reservation.objects.select_for_update()
+        .filter(store_product_id=store_product.pk, state=ReservationState.HELD)
+        .order_by("-pk")
+    )
+    if exclude_pk is not None:
+        held = held.exclude(pk=exclude_pk)
+    for reservation in held:
+        if freed >= room_needed:
+            break
+        Reservation.objects.filter(pk=reservation.pk).update(
+            state=ReservationState.SHORT
+        )
+        StoreProduct.objects.filter(pk=store_product.pk).update(
+            reserved=F("reserved") - reservation.quantity
+        )
+        StockMovement.objects.create(
+            store_product_id=store_product.pk,
+            kind=MovementKind.SHORT,
+            reserved_delta=-reservation.quantity,
+            reference=reservation.reference,
+            reservation=reservation,
+            reason="no longer fits the shelf count",
+        )
+        reservation.state = ReservationState.SHORT
+        flagged.append(reservation)
+        freed += reservation.quantity
+    for reservation in flagged:
+        logger.info("reservation %s flagged short", reservation.pk)
+        reservation_short.send(sender=Reservation, reservation=reservation)
+    return flagged
+
+
+@dataclass(frozen=True)
+class _Take:
+    kind: str
+    quantity: Decimal
+    unit_price: Decimal | None
+    reference: str
+    reason: str
+    actor: Any
+    release: Decimal = ZERO
+    reservation: Reservation | None = None
+
+
+def _take_in_hand(*, store_product_id: int, take: _Take) -> StockMovement:
+    """Goods leave the shelf in someone's hand: never refused (see module docstring).
+
+    Fast path: one conditional UPDATE that keeps ``reserved <= on_hand``. Slow path
+    (the count disagrees with the shelf): lock the row, flag the newest
+    reservations short, and if on hand is still too low, record a correction for
+    the missing units so that on hand ends at zero, never below.
+    """
+    updated = StoreProduct.objects.filter(
+        pk=store_product_id,
+        on_hand__gte=F("reserved") - take.release + take.quantity,
+    ).update(
+        on_hand=F("on_hand") - take.quantity, reserved=F("reserved") - take.release
+    )
+    if not updated:
+        store_product = _lock_store_product(store_product_id)
+        if take.release:
+            StoreProduct.objects.filter(pk=store_product_id).update(
+                reserved=F("reserved") - take.release
+            )
+            store_product.reserved -= take.release
+        left_after = store_product.on_hand - take.quantity
+        if left_after < store_product.reserved:
+            _flag_short(
+                store_product=store_product,
+                room_needed=store_product.reserved - max(left_after, ZERO),
+                exclude_pk=take.reservation.pk if take.reservation else None,
+            )
+        if left_after < 0:
+            StockMovement.objects.create(
+                store_product_id=store_product_id,
+                kind=MovementKind.CORRECTION,
+                on_hand_delta=-left_after,
+                reference=take.reference,
+                reason=f"count was {-left_after} short of goods taken ({take.kind})",
+                actor=take.actor,
+            )
+            StoreProduct.objects.filter(pk=store_product_id).update(
+                on_hand=F("on_hand") - left_after
+            )
+            logger.warning(
+                "store product %s: %s took %s with %s counted; corrected",
+                store_product_id,
+                take.kind,
+                take.quantity,
+                store_product.on_hand,
+            )
+        StoreProduct.objects.filter(pk=store_product_id).update(
+            on_hand=F("on_hand") - take.quantity
+        )
+    _consume_lots(store_product_id=store_product_id, quantity=take.quantity)
+    return StockMovement.objects.create(
+        store_product_id=store_product_id,
+        kind=take.kind,
+        on_hand_delta=-take.quantity,
+        reserved_delta=-take.release,
+        unit_price=take.unit_price,
+        reference=take.reference,
+        reason=take.reason,
+        actor=take.actor,
+        reservation=take.reservation,
+    )
+
+
+# --- Goods in and counts -------------------------------------------------------
+
+
+@transaction.atomic
+def stock_receive(
+    *,
+    store_product: StoreProduct,
+    quantity: Any,
+    actor: Any = None,
+    reference: str = "",
+    best_before: dt.date | None = None,
+    received_at: dt.datetime | None = None,
+) -> StockMovement:
+    """Goods arrive on the shelf. Perishables (a shelf life) are received as a lot."""
+    product = store_product.product
+    quantity = parse_quantity(product=product, quantity=quantity)
+    received_at = received_at or timezone.now()
+    StoreProduct.objects.filter(pk=store_product.pk).update(
+        on_hand=F("on_hand") + quantity
+    )
+    if best_before is None and product.shelf_life_days is not None:
+        local_day = timezone.localtime(received_at, store_product.store.tz).date()
+        best_before = local_day + dt.timedelta(days=product.shelf_life_days)
+    if best_before is not None:
+        StockLot.objects.create(
+            store_product=store_product,
+            received_at=received_at,
+            best_before=best_before,
+            quantity_received=quantity,
+            quantity_left=quantity,
+            reference=reference,
+        )
+    return StockMovement.objects.create(
+        store_product=store_product,
+        kind=MovementKind.RECEIVE,
+        on_hand_delta=quantity,
+        reference=reference,
+        actor=actor,
+    )
+
+
+@transaction.atomic
+def stock_correct(
+    *, store_product: StoreProduct, counted: Any, reason: str, actor: Any = None
+) -> StockMovement | None:
+    """Set on hand to what staff counted on the shelf, with the reason.
+
+    A count below what online orders hold flags the newest reservations short.
+    Returns None when the count matches (nothing to record).
+    """
+    if not reason or not reason.strip():
+        raise InvalidQuantity("A count correction needs a reason.", {"field": "reason"})
+    counted = parse_quantity(
+        product=store_product.product,
+        quantity=counted,
+        field="counted",
+        allow_zero=True,
+    )
+    locked = _lock_store_product(store_product.pk)
+    delta = counted - locked.on_hand
+    if delta == 0:
+        return None
+    if counted < locked.reserved:
+        _flag_short(store_product=locked, room_needed=locked.reserved - counted)
+    StoreProduct.objects.filter(pk=locked.pk).update(on_hand=F("on_hand") + delta)
+    if delta < 0:
+        _consume_lots(store_product_id=locked.pk, quantity=-delta)
+    return StockMovement.objects.create(
+        store_product=locked,
+        kind=MovementKind.CORRECTION,
+        on_hand_delta=delta,
+        reason=reason.strip(),
+        actor=actor,
+    )
+
+
+@transaction.atomic
+def stock_write_off(
+    *, store_product: StoreProduct, quantity: Any, reason: str, actor: Any = None
+) -> StockMovement:
+    """Waste leaves the shelf (spoiled, damaged, past its date). Oldest lots first."""
+    if not reason or not reason.strip():
+        raise InvalidQuantity("A write-off needs a reason.", {"field": "reason"})
+    quantity = parse_quantity(product=store_product.product, quantity=quantity)
+    return _take_in_hand(
+        store_product_id=store_product.pk,
+        take=_Take(
+            kind=MovementKind.WRITE_OFF,
+            quantity=quantity,
+            unit_price=None,
+            reference="",
+            reason=reason.strip(),
+            actor=actor,
+        ),
+    )
+
+
+@transaction.atomic
+def stock_sell_in_store(
+    *,
+    store_product: StoreProduct,
+    quantity: Any,
+    unit_price: Decimal,
+    reference: str = "",
+    actor: Any = None,
+) -> StockMovement:
+    """A shopper pays for goods already in hand: never refused for stock."""
+    quantity = parse_quantity(product=store_product.product, quantity=quantity)
+    return _take_in_hand(
+        store_product_id=store_product.pk,
+        take=_Take(
+            kind=MovementKind.SALE_IN_STORE,
+            quantity=quantity,
+            unit_price=unit_price,
+            reference=reference,
+            reason="",
+            actor=actor,
+        ),
+    )
+
+
+# --- Online reservations ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReservationLine:
+    store_product: StoreProduct
+    quantity: Any
+
+
+def _merge_lines(
+    lines: Sequence[ReservationLine],
+) -> dict[int, tuple[StoreProduct, Decimal]]:
+    merged: dict[int, tuple[StoreProduct, Decimal]] = {}
+    for index, line in enumerate(lines):
+        quantity = parse_quantity(
+            product=line.store_product.product,
+            quantity=line.quantity,
+            field=f"lines[{index}].quantity",
+        )
+        previous = merged.get(line.store_product.pk)
+        total = quantity + (previous[1] if previous else ZERO)
+        merged[line.store_product.pk] = (line.store_product, total)
+    return merged
+
+
+def _shortage(store_product: StoreProduct, requested: Decimal) -> dict[str, str]:
+    return {
+        "sku": store_product.product.sku,
+        "requested": str(requested),
+        "available": str(store_product.available_online),
+    }
+
+
+@transaction.atomic
+def stock_reserve(
+    *,
+    lines: Sequence[ReservationLine],
+    reference: str,
+    reserved_until: dt.datetime | None = None,
+) -> list[Reservation]:
+    """Hold stock for an online order: every line or none.
+
+    Each line may take only ``on_hand - reserved - online_buffer``. One line is one
+    conditional UPDATE. Several lines lock their rows in primary-key order, check
+    them all and refuse once, listing every short line with what is available.
+    """
+    if not lines:
+        raise InvalidQuantity(
+            "A reservation needs at least one line.", {"field": "lines"}
+        )
+    merged = _merge_lines(lines)
+    ordered_ids = sorted(merged)
+    if len(ordered_ids) > 1:
+        locked = {
+            sp.pk: sp
+            for sp in StoreProduct.objects.select_for_update(of=("self",))
+            .select_related("product")
+            .filter(pk__in=ordered_ids)
+            .order_by("pk")
+        }
+        short = [
+            _shortage(locked[pk], merged[pk][1])
+            for pk in ordered_ids
+            if locked[pk].available_online < merged[pk][1]
+        ]
+        if short:
+            raise InsufficientStock(
+                "Not enough stock for " + ", ".join(s["sku"] for s in short) + ".",
+                {"lines": short},
+            )
+    for pk in ordered_ids:
+        quantity = merged[pk][1]
+        updated = StoreProduct.objects.filter(
+            pk=pk,
+            on_hand__gte=F("reserved") + F("online_buffer") + quantity,
+        ).update(reserved=F("reserved") + quantity)
+        if not updated:
+            current = StoreProduct.objects.select_related("product").get(pk=pk)
+            short = _shortage(current, quantity)
+            raise InsufficientStock(
+                f"Not enough stock for {short['sku']}: {short['available']} available.",
+                {"lines": [short]},
+            )
+    reservations = Reservation.objects.bulk_create(
+        [
+            Reservation(
+                store_product=merged[pk][0],
+                quantity=merged[pk][1],
+                reference=reference,
+                reserved_until=reserved_until,
+            )
+            for pk in ordered_ids
+        ]
+    )
+    StockMovement.objects.bulk_create(
+        [
+            StockMovement(
+                store_product_id=r.store_product_id,
+                kind=MovementKind.RESERVE,
+                reserved_delta=r.quantity,
+                reference=reference,
+                reservation=r,
+            )
+            for r in reservations
+        ]
+    )
+    return reservations
+
+
+def _claim_held(reservation: Reservation, new_state: str) -> None:
+    """Move a held reservation to ``new_state``; refuse if it is no longer held.
+
+    Locks the store product first (the lock order every service keeps).
+    """
+    _lock_store_product(reservation.store_product_id)
+    updated = Reservation.objects.filter(
+        pk=reservation.pk, state=ReservationState.HELD
+    ).update(state=new_state, updated_at=timezone.now())
+    if not updated:
+        current = Reservation.objects.get(pk=reservation.pk)
+        raise ReservationNotHeld(
+            f"Reservation {reservation.pk} is {current.state}, not held.",
+            {"reservation": reservation.pk, "state": current.state},
+        )
+    reservation.state = new_state
+
+
+@transaction.atomic
+def reservation_release(
+    *, reservation: Reservation, actor: Any = None, reason: str = ""
+) -> Reservation:
+    """Give held units back to the shelf (cancelled or unpaid order).
+
+    Releasing one already released is a no-op, so retries are safe.
+    """
+    if reservation.state == ReservationState.RELEASED:
+        return reservation
+    try:
+        _claim_held(reservation, ReservationState.RELEASED)
+    except ReservationNotHeld as exc:
+        if exc.extra.get("state") == ReservationState.RELEASED:
+            reservation.state = ReservationState.RELEASED
+            return reservation
+        raise
+    StoreProduct.objects.filter(pk=reservation.store_product_id).update(
+        reserved=F("reserved") - reservation.quantity
+    )
+    StockMovement.objects.create(
+        store_product_id=reservation.store_product_id,
+        kind=MovementKind.RELEASE,
+        reserved_delta=-reservation.quantity,
+        reference=reservation.reference,
+        reason=reason,
+        actor=actor,
+        reservation=reservation,
+    )
+    return reservation
+
+
+@transaction.atomic
+def reservation_pick(
+    *,
+    reservation: Reservation,
+    quantity: Any,
+    unit_price: Decimal,
+    actor: Any = None,
+) -> Reservation:
+    """The picker took ``quantity`` off the shelf for this reservation.
+
+    What was picked is sold and what was reserved is released, in one transaction:
+    a weighed line rarely matches its reservation. A heavier pick than reserved
+    still leaves the shelf (the goods are in the bag).
+    """
+    product = reservation.store_product.product
+    quantity = parse_quantity(product=product, quantity=quantity)
+    _claim_held(reservation, ReservationState.PICKED)
+    Reservation.objects.filter(pk=reservation.pk).update(quantity_picked=quantity)
+    reservation.quantity_picked = quantity
+    _take_in_hand(
+        store_product_id=reservation.store_product_id,
+        take=_Take(
+            kind=MovementKind.PICK,
+            quantity=quantity,
+            unit_price=unit_price,
+            reference=reservation.reference,
+            reason="",
+            actor=actor,
+            release=reservation.quantity,
+            reservation=reservation,
+        ),
+    )
+    return reservation
+
+
+@transaction.atomic
+def reservation_mark_short(
+    *, reservation: Reservation, actor: Any = None, reason: str = "shelf empty"
+) -> Reservation:
+    """The picker found nothing on the shelf for this reservation."""
+    _claim_held(reservation, ReservationState.SHORT)
+    StoreProduct.objects.filter(pk=reservation.store_product_id).update(
+        reserved=F("reserved") - reservation.quantity
+    )
+    StockMovement.objects.create(
+        store_product_id=reservation.store_product_id,
+        kind=MovementKind.SHORT,
+        reserved_delta=-reservation.quantity,
+        reference=reservation.reference,
+        reason=reason,
+        actor=actor,
+        reservation=reservation,
+    )
+    reservation_short.send(sender=Reservation, reservation=reservation)
+    return reservation
+
+
+def reservations_release_expired(
+    *, now: dt.datetime | None = None, limit: int = 1000
+) -> int:
+    """Release held reservations whose ``reserved_until`` has passed.
+
+    Each in its own short transaction; one already picked or released in the
+    meantime is skipped. Returns how many were released.
+    """
+    now = now or timezone.now()
+    expired = list(
+        Reservation.objects.filter(
+            state=ReservationState.HELD, reserved_until__lt=now
+        ).select_related("store_product__product")[:limit]
+    )
+    released = 0
+    for reservation in expired:
+        try:
+            reservation_release(reservation=reservation, reason="expired unpaid")
+        except ReservationNotHeld:
+            continue
+        released += 1
+    return released

@@ -1,0 +1,92 @@
+from decimal import Decimal
+
+import factory
+
+from accounts.models import User
+from inventory.models import (
+    Category,
+    Product,
+    SaleUnit,
+    Store,
+    StoreProduct,
+    StoreStaff,
+    Zone,
+)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@hema.test")
+    password = factory.PostGenerationMethodCall("set_password", "correct-horse-9")
+
+    @factory.post_generation
+    def _save(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class StoreFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Store
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"ST{n:02d}")
+    name = factory.Sequence(lambda n: f"Test store {n}")
+    latitude = Decimal("31.230400")
+    longitude = Decimal("121.473700")
+    time_zone = "Asia/Shanghai"
+
+
+class ZoneFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Zone
+
+    store = factory.SubFactory(StoreFactory)
+    code = factory.Sequence(lambda n: f"Z{n}")
+    name = "Produce"
+
+
+class StoreStaffFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StoreStaff
+
+    user = factory.SubFactory(UserFactory)
+    store = factory.SubFactory(StoreFactory)
+    role = "picker"
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Category
+        django_get_or_create = ("slug",)
+
+    slug = "fruit"
+    name = "Fruit"
+
+
+class ProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    sku = factory.Sequence(lambda n: f"SKU{n:05d}")
+    name = factory.Sequence(lambda n: f"Product {n}")
+    category = factory.SubFactory(CategoryFactory)
+    sale_unit = SaleUnit.PIECE
+    origin = "Yunnan, China"
+
+
+class StoreProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StoreProduct
+
+    store = factory.SubFactory(StoreFactory)
+    product = factory.SubFactory(ProductFactory)
+    list_price = Decimal("12.80")
+    unit_cost = Decimal("8.00")
+    shelf_price = factory.SelfAttribute("list_price")
+    on_hand = Decimal("0.000")
+    reserved = Decimal("0.000")
+    online_buffer = Decimal("0.000")

@@ -1,0 +1,338 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from inventory.errors import InsufficientStock, InvalidQuantity, ReservationNotHeld
+from inventory.models import (
+    MovementKind,
+    Reservation,
+    ReservationState,
+    SaleUnit,
+    StockLot,
+    StockMovement,
+    StoreProduct,
+)
+from inventory.services import (
+    ReservationLine,
+    reservation_mark_short,
+    reservation_pick,
+    reservation_release,
+    reservations_release_expired,
+    stock_correct,
+    stock_receive,
+    stock_reserve,
+    stock_sell_in_store,
+    stock_write_off,
+)
+from inventory.signals import reservation_short
+from tests.conftest import assert_ledger_matches
+from tests.factories import ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+D = Decimal
+
+
+@pytest.fixture
+def apples(make_store_product):
+    sp = make_store_product(online_buffer=D("2"))
+    stock_receive(store_product=sp, quantity=10)
+    sp.refresh_from_db()
+    return sp
+
+
+@pytest.fixture
+def salmon(make_store_product):
+    product = ProductFactory(sale_unit=SaleUnit.KILOGRAM, shelf_life_days=2)
+    sp = make_store_product(product=product, list_price=D("168.00"))
+    stock_receive(store_product=sp, quantity="5.250")
+    sp.refresh_from_db()
+    return sp
+
+
+def test_receive_adds_to_on_hand_with_a_ledger_row(apples):
+    assert apples.on_hand == D("10.000")
+    movement = StockMovement.objects.get(store_product=apples)
+    assert movement.kind == MovementKind.RECEIVE
+    assert movement.on_hand_delta == D("10.000")
+
+
+def test_receive_of_a_perishable_creates_a_lot_with_its_best_before(salmon):
+    lot = StockLot.objects.get(store_product=salmon)
+    today = timezone.localtime(timezone.now(), salmon.store.tz).date()
+    assert lot.best_before == today + dt.timedelta(days=2)
+    assert lot.quantity_left == D("5.250")
+
+
+@pytest.mark.parametrize(
+    ("quantity", "reason"),
+    [
+        ("1.5", "whole number"),
+        ("0", "more than zero"),
+        ("-3", "more than zero"),
+        ("abc", "must be a number"),
+        ("NaN", "must be a number"),
+        ("1.0001", "three decimal places"),
+    ],
+)
+def test_receive_refuses_bad_quantities_and_changes_nothing(apples, quantity, reason):
+    with pytest.raises(InvalidQuantity, match=reason) as caught:
+        stock_receive(store_product=apples, quantity=quantity)
+    assert caught.value.extra["field"] == "quantity"
+    apples.refresh_from_db()
+    assert apples.on_hand == D("10.000")
+    assert StockMovement.objects.filter(store_product=apples).count() == 1
+
+
+def test_weighed_products_take_grams(salmon):
+    stock_receive(store_product=salmon, quantity="0.125")
+    salmon.refresh_from_db()
+    assert salmon.on_hand == D("5.375")
+
+
+def test_reserve_takes_only_what_is_outside_the_buffer(apples):
+    stock_reserve(lines=[ReservationLine(apples, 8)], reference="A1")
+    apples.refresh_from_db()
+    assert apples.reserved == D("8.000")
+    with pytest.raises(InsufficientStock) as caught:
+        stock_reserve(lines=[ReservationLine(apples, 1)], reference="A2")
+    assert caught.value.extra["lines"] == [
+        {"sku": apples.product.sku, "requested": "1.000", "available": "0.000"}
+    ]
+    apples.refresh_from_db()
+    assert apples.reserved == D("8.000")
+    assert_ledger_matches(apples)
+
+
+def test_multi_line_reservation_with_one_short_line_reserves_nothing(
+    apples, make_store_product
+):
+    pears = make_store_product()
+    stock_receive(store_product=pears, quantity=3)
+    with pytest.raises(InsufficientStock) as caught:
+        stock_reserve(
+            lines=[ReservationLine(apples, 2), ReservationLine(pears, 4)],
+            reference="ORDER-9",
+        )
+    assert [line["sku"] for line in caught.value.extra["lines"]] == [pears.product.sku]
+    assert caught.value.extra["lines"][0]["available"] == "3.000"
+    for sp in (apples, pears):
+        sp.refresh_from_db()
+        assert sp.reserved == 0
+    assert not Reservation.objects.exists()
+    assert not StockMovement.objects.filter(kind=MovementKind.RESERVE).exists()
+
+
+def test_multi_line_reservation_lists_every_short_line(apples, make_store_product):
+    pears = make_store_product()
+    with pytest.raises(InsufficientStock) as caught:
+        stock_reserve(
+            lines=[ReservationLine(apples, 9), ReservationLine(pears, 1)],
+            reference="ORDER-10",
+        )
+    assert {line["sku"] for line in caught.value.extra["lines"]} == {
+        apples.product.sku,
+        pears.product.sku,
+    }
+
+
+def test_multi_line_reservation_merges_repeated_products(apples, make_store_product):
+    pears = make_store_product()
+    stock_receive(store_product=pears, quantity=3)
+    reservations = stock_reserve(
+        lines=[
+            ReservationLine(pears, 1),
+            ReservationLine(apples, 2),
+            ReservationLine(pears, 2),
+        ],
+        reference="ORDER-11",
+        reserved_until=timezone.now() + dt.timedelta(minutes=15),
+    )
+    assert sorted((r.store_product_id, r.quantity) for r in reservations) == sorted(
+        [(apples.pk, D("2.000")), (pears.pk, D("3.000"))]
+    )
+    pears.refresh_from_db()
+    assert pears.reserved == D("3.000")
+    assert_ledger_matches(pears)
+    assert_ledger_matches(apples)
+
+
+def test_reserve_refuses_an_empty_order(apples):
+    with pytest.raises(InvalidQuantity):
+        stock_reserve(lines=[], reference="X")
+
+
+def test_release_gives_units_back_and_is_safe_to_repeat(apples):
+    [reservation] = stock_reserve(lines=[ReservationLine(apples, 5)], reference="R")
+    reservation_release(reservation=reservation)
+    reservation_release(reservation=Reservation.objects.get(pk=reservation.pk))
+    apples.refresh_from_db()
+    assert apples.reserved == 0
+    assert StockMovement.objects.filter(kind=MovementKind.RELEASE).count() == 1
+    assert Reservation.objects.get(pk=reservation.pk).state == ReservationState.RELEASED
+    assert_ledger_matches(apples)
+
+
+def test_pick_sells_what_was_picked_and_releases_the_rest(salmon):
+    [reservation] = stock_reserve(
+        lines=[ReservationLine(salmon, "1.000")], reference="W1"
+    )
+    reservation_pick(reservation=reservation, quantity="0.950", unit_price=D("168.00"))
+    salmon.refresh_from_db()
+    assert salmon.on_hand == D("4.300")
+    assert salmon.reserved == 0
+    pick = StockMovement.objects.get(kind=MovementKind.PICK)
+    assert (pick.on_hand_delta, pick.reserved_delta, pick.unit_price) == (
+        D("-0.950"),
+        D("-1.000"),
+        D("168.00"),
+    )
+    assert StockLot.objects.get(store_product=salmon).quantity_left == D("4.300")
+    reservation.refresh_from_db()
+    assert (reservation.state, reservation.quantity_picked) == ("picked", D("0.950"))
+    assert_ledger_matches(salmon)
+
+
+def test_a_picked_reservation_cannot_be_picked_or_released_again(apples):
+    [reservation] = stock_reserve(lines=[ReservationLine(apples, 2)], reference="P")
+    reservation_pick(reservation=reservation, quantity=2, unit_price=D("12.80"))
+    with pytest.raises(ReservationNotHeld):
+        reservation_pick(reservation=reservation, quantity=2, unit_price=D("12.80"))
+    with pytest.raises(ReservationNotHeld):
+        reservation_release(reservation=Reservation.objects.get(pk=reservation.pk))
+    apples.refresh_from_db()
+    assert (apples.on_hand, apples.reserved) == (D("8.000"), 0)
+    assert_ledger_matches(apples)
+
+
+def test_mark_short_frees_the_units_and_tells_listeners(apples):
+    heard = []
+
+    def listener(sender, reservation, **kwargs):
+        heard.append(reservation.pk)
+
+    reservation_short.connect(listener)
+    try:
+        [reservation] = stock_reserve(lines=[ReservationLine(apples, 3)], reference="S")
+        reservation_mark_short(reservation=reservation)
+    finally:
+        reservation_short.disconnect(listener)
+    assert heard == [reservation.pk]
+    apples.refresh_from_db()
+    assert apples.reserved == 0
+    assert_ledger_matches(apples)
+
+
+def test_in_store_sale_is_never_refused_and_flags_newest_reservations_short(apples):
+    [first] = stock_reserve(lines=[ReservationLine(apples, 4)], reference="FIRST")
+    [second] = stock_reserve(lines=[ReservationLine(apples, 4)], reference="SECOND")
+    # The shopper carries 5 to the counter; on hand 10 - 5 = 5 no longer holds 8.
+    stock_sell_in_store(store_product=apples, quantity=5, unit_price=D("12.80"))
+    apples.refresh_from_db()
+    assert (apples.on_hand, apples.reserved) == (D("5.000"), D("4.000"))
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.state, second.state) == ("held", "short")
+    assert_ledger_matches(apples)
+
+
+def test_in_store_sale_beyond_the_count_corrects_it_to_zero(apples):
+    stock_reserve(lines=[ReservationLine(apples, 2)], reference="R")
+    stock_sell_in_store(
+        store_product=apples, quantity=13, unit_price=D("12.80"), reference="TILL-1"
+    )
+    apples.refresh_from_db()
+    assert (apples.on_hand, apples.reserved) == (0, 0)
+    correction = StockMovement.objects.get(kind=MovementKind.CORRECTION)
+    assert correction.on_hand_delta == D("3.000")
+    sale = StockMovement.objects.get(kind=MovementKind.SALE_IN_STORE)
+    assert (sale.on_hand_delta, sale.unit_price) == (D("-13.000"), D("12.80"))
+    assert Reservation.objects.get().state == ReservationState.SHORT
+    assert_ledger_matches(apples)
+
+
+def test_heavier_pick_than_the_shelf_count_never_goes_negative(salmon):
+    [reservation] = stock_reserve(
+        lines=[ReservationLine(salmon, "5.000")], reference="W"
+    )
+    reservation_pick(reservation=reservation, quantity="5.400", unit_price=D("168"))
+    salmon.refresh_from_db()
+    assert (salmon.on_hand, salmon.reserved) == (0, 0)
+    assert_ledger_matches(salmon)
+
+
+def test_sales_take_the_oldest_lot_first(make_store_product):
+    product = ProductFactory(shelf_life_days=3)
+    sp = make_store_product(product=product)
+    today = timezone.now().date()
+    stock_receive(
+        store_product=sp, quantity=4, best_before=today + dt.timedelta(days=3)
+    )
+    stock_receive(
+        store_product=sp, quantity=4, best_before=today + dt.timedelta(days=1)
+    )
+    stock_sell_in_store(store_product=sp, quantity=5, unit_price=D("3.00"))
+    lots = list(StockLot.objects.filter(store_product=sp).order_by("best_before"))
+    assert [lot.quantity_left for lot in lots] == [D("0.000"), D("3.000")]
+
+
+def test_count_correction_sets_the_counted_value_and_needs_a_reason(apples):
+    with pytest.raises(InvalidQuantity, match="reason"):
+        stock_correct(store_product=apples, counted=7, reason=" ")
+    movement = stock_correct(store_product=apples, counted=7, reason="weekly count")
+    assert movement.on_hand_delta == D("-3.000")
+    assert stock_correct(store_product=apples, counted=7, reason="again") is None
+    apples.refresh_from_db()
+    assert apples.on_hand == D("7.000")
+    assert_ledger_matches(apples)
+
+
+def test_count_below_reservations_flags_them_short(apples):
+    stock_reserve(lines=[ReservationLine(apples, 3)], reference="A")
+    stock_reserve(lines=[ReservationLine(apples, 3)], reference="B")
+    stock_correct(store_product=apples, counted=4, reason="crushed box found")
+    apples.refresh_from_db()
+    assert (apples.on_hand, apples.reserved) == (D("4.000"), D("3.000"))
+    states = dict(Reservation.objects.values_list("reference", "state"))
+    assert states == {"A": "held", "B": "short"}
+    assert_ledger_matches(apples)
+
+
+def test_write_off_needs_a_reason_and_removes_stock(apples):
+    with pytest.raises(InvalidQuantity, match="reason"):
+        stock_write_off(store_product=apples, quantity=1, reason="")
+    stock_write_off(store_product=apples, quantity=2, reason="bruised")
+    apples.refresh_from_db()
+    assert apples.on_hand == D("8.000")
+    assert_ledger_matches(apples)
+
+
+def test_expired_reservations_are_released(apples):
+    now = timezone.now()
+    stock_reserve(
+        lines=[ReservationLine(apples, 2)],
+        reference="OLD",
+        reserved_until=now - dt.timedelta(minutes=1),
+    )
+    stock_reserve(
+        lines=[ReservationLine(apples, 3)],
+        reference="NEW",
+        reserved_until=now + dt.timedelta(minutes=10),
+    )
+    stock_reserve(lines=[ReservationLine(apples, 1)], reference="PAID")
+    assert reservations_release_expired(now=now) == 1
+    assert reservations_release_expired(now=now) == 0
+    apples.refresh_from_db()
+    assert apples.reserved == D("4.000")
+    states = dict(Reservation.objects.values_list("reference", "state"))
+    assert states == {"OLD": "released", "NEW": "held", "PAID": "held"}
+
+
+def test_the_database_refuses_a_negative_count_whatever_the_code_does(apples):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        StoreProduct.objects.filter(pk=apples.pk).update(on_hand=-1)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        StoreProduct.objects.filter(pk=apples.pk).update(reserved=11)
