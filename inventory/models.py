@@ -58,6 +58,10 @@ class Store(TimeStampedModel):
         help_text="Local hour the trading day ends; daily sales and markdowns use it, "
         "also for 24-hour stores.",
     )
+    price_hold_minutes = models.PositiveSmallIntegerField(
+        default=15,
+        help_text="How long the price shown at a scan is the price charged.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
