@@ -10,8 +10,9 @@ from hema.api import router
 from hema.health import healthz
 from inventory.urls import qr_urlpatterns
 from inventory.urls import urlpatterns as inventory_urls
+from pricing.urls import urlpatterns as pricing_urls
 
-api_v1 = [*inventory_urls, *router.urls]
+api_v1 = [*inventory_urls, *pricing_urls, *router.urls]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
