@@ -1,8 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from accounts.forms import UserCreationForm
+from accounts.forms import AdminLoginForm, UserCreationForm
 from accounts.models import User
+
+# Staff sign in to the admin with their e-mail address or their phone number.
+admin.site.login_form = AdminLoginForm
 
 
 @admin.register(User)

@@ -1,4 +1,5 @@
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import BaseUserCreationForm
 
 from accounts.models import User, normalize_phone
@@ -22,3 +23,12 @@ class UserCreationForm(BaseUserCreationForm):
         if not data.get("email") and not data.get("phone"):
             raise forms.ValidationError("Give an e-mail address or a phone number.")
         return data
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """The admin log-in: one field takes the e-mail address or the phone number."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = "E-mail or phone"
+        self.fields["username"].widget.attrs["autocomplete"] = "username"

@@ -7,8 +7,10 @@ fields, so clients handle one shape.
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
@@ -38,8 +40,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             error_body("invalid_input", "Invalid input.", {"fields": fields}),
             status=status.HTTP_400_BAD_REQUEST,
         )
+    # Django's own refusals become DRF's, so they get the shape below as well.
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -57,3 +62,15 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         code = codes if isinstance(codes, str) else "error"
         response.data = error_body(code, str(exc.detail))
     return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 404 handler: an unknown URL under /api/ answers in the API's shape.
+
+    Other URLs (the admin, the shelf-code landing) keep Django's page.
+    """
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            error_body("not_found", "Not found.", {"path": request.path}), status=404
+        )
+    return defaults.page_not_found(request, exception)

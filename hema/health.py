@@ -15,8 +15,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
             cursor.fetchone()
     except DatabaseError as exc:
         logger.warning("health check: database unavailable: %s", exc)
+        # The full error (host, port, user) goes to the log, not to the public.
+        reason = f"database unreachable ({type(exc).__name__})"
         return JsonResponse(
-            {"status": "unavailable", "database": "error", "reason": str(exc)[:200]},
+            {"status": "unavailable", "database": "error", "reason": reason},
             status=503,
         )
     return JsonResponse({"status": "ok", "database": "ok"})

@@ -3,8 +3,9 @@
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,27 +13,83 @@ from rest_framework.views import APIView
 
 from inventory import qr, selectors
 from inventory.errors import InvalidScanCode
-from inventory.serializers import ErrorSerializer, ScanResultSerializer, StoreSerializer
+from inventory.serializers import (
+    ErrorSerializer,
+    LocationQuery,
+    ScanResultSerializer,
+    StoreSerializer,
+)
 
-NOT_FOUND = OpenApiResponse(ErrorSerializer, description="Unknown store or product.")
-BAD_CODE = OpenApiResponse(ErrorSerializer, description="Malformed code.")
+BAD_INPUT = OpenApiResponse(
+    ErrorSerializer, description="A parameter is missing or out of range."
+)
+NOT_FOUND = OpenApiResponse(
+    ErrorSerializer,
+    description="Unknown or closed store (`store_not_found`), or a product the "
+    "store does not sell or no longer offers (`product_not_found`).",
+)
+STORE_NOT_FOUND = OpenApiResponse(
+    ErrorSerializer, description="Unknown or closed store (`store_not_found`)."
+)
+BAD_CODE = OpenApiResponse(
+    ErrorSerializer,
+    description="Malformed code, or a label of another store (`invalid_code`; "
+    "`extra.field` names the input).",
+)
+BAD_FORMAT = OpenApiResponse(
+    ErrorSerializer,
+    description="Unknown image format (`invalid_code`, `extra.field` is `format`).",
+)
+
+
+class FirstRendererNegotiation(BaseContentNegotiation):
+    """Ignore the Accept header: the view picks its own content type.
+
+    The QR view answers an image on success and JSON on refusal; a client that
+    asks for ``Accept: image/png`` must not get a 406 before the view runs.
+    """
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
 class StoreListApi(generics.ListAPIView):
-    """The chain's open stores."""
+    """The chain's open stores; with ``lat`` and ``lng``, only those that deliver
+    there, nearest first, with the distance."""
 
     permission_classes = (AllowAny,)
     serializer_class = StoreSerializer
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("lat", OpenApiTypes.DECIMAL, description="Latitude"),
+            OpenApiParameter("lng", OpenApiTypes.DECIMAL, description="Longitude"),
+        ],
+        responses={200: StoreSerializer(many=True), 400: BAD_INPUT},
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
     def get_queryset(self):
-        return selectors.stores_active().order_by("code")
+        params = self.request.query_params
+        if "lat" not in params and "lng" not in params:
+            return selectors.stores_active().order_by("code")
+        location = LocationQuery(data=params)
+        location.is_valid(raise_exception=True)
+        return selectors.stores_covering(
+            latitude=location.validated_data["lat"],
+            longitude=location.validated_data["lng"],
+        )
 
 
 class StoreDetailApi(generics.RetrieveAPIView):
     permission_classes = (AllowAny,)
     serializer_class = StoreSerializer
 
-    @extend_schema(responses={200: StoreSerializer, 404: NOT_FOUND})
+    @extend_schema(responses={200: StoreSerializer, 404: STORE_NOT_FOUND})
     def get(self, request: Request, store_code: str) -> Response:
         store = selectors.store_get(code=store_code)
         return Response(StoreSerializer(store).data)
@@ -45,8 +102,8 @@ class ScanApi(APIView):
 
     @extend_schema(
         responses={200: ScanResultSerializer, 400: BAD_CODE, 404: NOT_FOUND},
-        description="`code` is the QR payload (a URL ending in /q/<store>/<sku>) "
-        "or a bare SKU.",
+        description="`code` is the QR payload (a URL ending in /q/<store>/<sku>, "
+        "optionally percent-encoded) or a bare SKU. `price` is the shelf price now.",
     )
     def get(self, request: Request, store_code: str, code: str) -> Response:
         store = selectors.store_get(code=store_code)
@@ -59,15 +116,26 @@ class ProductQrApi(APIView):
     """The shelf label's QR code as PNG or SVG."""
 
     permission_classes = (AllowAny,)
+    content_negotiation_class = FirstRendererNegotiation
     formats = {"png": "image/png", "svg": "image/svg+xml"}
 
     @extend_schema(
+        operation_id="v1_stores_products_qr_retrieve",
+        parameters=[
+            OpenApiParameter(
+                "fmt",
+                str,
+                OpenApiParameter.PATH,
+                enum=["png", "svg"],
+                description="Image format.",
+            )
+        ],
         responses={
             (200, "image/png"): OpenApiTypes.BINARY,
             (200, "image/svg+xml"): OpenApiTypes.BINARY,
-            400: BAD_CODE,
+            400: BAD_FORMAT,
             404: NOT_FOUND,
-        }
+        },
     )
     def get(
         self, request: Request, store_code: str, sku: str, fmt: str

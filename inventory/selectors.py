@@ -1,11 +1,13 @@
 """Reads that several callers need: stores, store products, the scan read."""
 
+import math
 from decimal import Decimal
 
 from django.db.models import QuerySet, Sum
 
 from inventory.errors import InvalidScanCode, ProductNotFound, StoreNotFound
-from inventory.models import StockLot, Store, StoreProduct
+from inventory.geo import distance_km_decimal
+from inventory.models import StaffRole, StockLot, Store, StoreProduct, StoreStaff
 from inventory.qr import parse_scan_code
 
 
@@ -52,9 +54,56 @@ def stores_active() -> QuerySet[Store]:
     return Store.objects.filter(is_active=True)
 
 
+def store_ids_managed_by(*, user) -> set[int]:
+    """The stores where ``user`` holds an active manager role (empty for others).
+
+    Superusers are not special here: callers decide what "everything" means.
+    """
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return set()
+    return set(
+        StoreStaff.objects.filter(
+            user=user, role=StaffRole.MANAGER, is_active=True
+        ).values_list("store_id", flat=True)
+    )
+
+
 def stock_totals_from_ledger(store_product: StoreProduct) -> tuple[Decimal, Decimal]:
     """On hand and reserved as the ledger sums them (drift checks, tests)."""
     sums = store_product.movements.aggregate(
         on_hand=Sum("on_hand_delta"), reserved=Sum("reserved_delta")
     )
     return sums["on_hand"] or Decimal(0), sums["reserved"] or Decimal(0)
+
+
+def stores_covering(*, latitude: Decimal, longitude: Decimal) -> list[Store]:
+    """Open stores whose delivery radius covers the point, nearest first.
+
+    Each store carries ``distance_km``. A chain has hundreds of stores, not
+    millions: a bounding-box prefilter in SQL and the exact distance in Python.
+    """
+    lat, lng = float(latitude), float(longitude)
+    # 1 degree of latitude is ~111 km; the widest radius bounds the box.
+    widest = max(
+        (
+            float(r)
+            for r in stores_active().values_list("delivery_radius_km", flat=True)
+        ),
+        default=0.0,
+    )
+    lat_pad = widest / 111.0 + 0.01
+    lng_pad = widest / max(111.0 * math.cos(math.radians(lat)), 1.0) + 0.01
+    nearby = stores_active().filter(
+        latitude__gte=lat - lat_pad,
+        latitude__lte=lat + lat_pad,
+        longitude__gte=lng - lng_pad,
+        longitude__lte=lng + lng_pad,
+    )
+    covering = []
+    for store in nearby:
+        store.distance_km = distance_km_decimal(
+            store.latitude, store.longitude, lat, lng
+        )
+        if store.distance_km <= store.delivery_radius_km:
+            covering.append(store)
+    return sorted(covering, key=lambda store: (store.distance_km, store.code))

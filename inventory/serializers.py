@@ -1,10 +1,45 @@
+from decimal import Decimal
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from inventory.models import Store, StoreProduct
 
 
+class CoordinateField(serializers.DecimalField):
+    """Latitude or longitude in degrees, rounded to 6 places (about 10 cm).
+
+    Phones send more digits than that; rounding beats refusing them.
+    """
+
+    def __init__(self, *, limit: int, **kwargs) -> None:
+        super().__init__(
+            max_digits=9,
+            decimal_places=6,
+            min_value=Decimal(-limit),
+            max_value=Decimal(limit),
+            **kwargs,
+        )
+
+    def validate_precision(self, value: Decimal) -> Decimal:
+        return super().validate_precision(value.quantize(Decimal("0.000001")))
+
+
+class LocationQuery(serializers.Serializer):
+    lat = CoordinateField(limit=90)
+    lng = CoordinateField(limit=180)
+
+
 class StoreSerializer(serializers.ModelSerializer):
+    distance_km = serializers.DecimalField(
+        max_digits=8,
+        decimal_places=3,
+        read_only=True,
+        allow_null=True,
+        default=None,
+        help_text="Only when the list was asked for a location.",
+    )
+
     class Meta:
         model = Store
         fields = (
@@ -20,6 +55,7 @@ class StoreSerializer(serializers.ModelSerializer):
             "opens_at",
             "closes_at",
             "is_24h",
+            "distance_km",
         )
 
 

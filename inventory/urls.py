@@ -1,10 +1,15 @@
 from django.urls import path, re_path
 
-from inventory import api
+from inventory import api, catalogue
 
 urlpatterns = [
     path("stores/", api.StoreListApi.as_view(), name="store-list"),
     path("stores/<str:store_code>/", api.StoreDetailApi.as_view(), name="store-detail"),
+    path(
+        "stores/<str:store_code>/catalogue/",
+        catalogue.CatalogueApi.as_view(),
+        name="store-catalogue",
+    ),
     path(
         "stores/<str:store_code>/products/<str:sku>/qr.<str:fmt>",
         api.ProductQrApi.as_view(),
