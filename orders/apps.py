@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class OrdersConfig(AppConfig):
     name = "orders"
     verbose_name = "Members and orders"
+
+    def ready(self) -> None:
+        from inventory.signals import reservation_short
+        from orders.lifecycle import on_reservation_short
+
+        reservation_short.connect(on_reservation_short, dispatch_uid="orders.short")

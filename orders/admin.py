@@ -1,0 +1,251 @@
+"""The managers' screens for orders, members and wallets.
+
+Orders are read-only records except for two actions a store manager takes with a
+reason: cancel (before picking; stock back, refund in full) and refund (part or
+all of what was paid). Both call the same services as the API. Wallet balances
+and their ledgers are read-only for everyone: money moves only through services.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from hema.errors import ApplicationError
+from inventory.admin import StoreFilter, StoreScopedAdmin
+from orders import lifecycle
+from orders.models import (
+    Member,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Payment,
+    Refund,
+    Wallet,
+    WalletEntry,
+)
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class OrderLineInline(ReadOnlyInline):
+    model = OrderLine
+    fields = (
+        "sku",
+        "name",
+        "quantity",
+        "unit_price",
+        "line_total",
+        "tax_amount",
+        "state",
+    )
+    readonly_fields = fields
+
+
+class OrderEventInline(ReadOnlyInline):
+    model = OrderEvent
+    fields = ("created_at", "from_state", "to_state", "actor", "note")
+    readonly_fields = fields
+
+
+class PaymentInline(ReadOnlyInline):
+    model = Payment
+    fields = ("method", "amount", "state", "provider_reference", "succeeded_at")
+    readonly_fields = fields
+
+
+class RefundInline(ReadOnlyInline):
+    model = Refund
+    fields = ("amount", "reason", "state", "attempts", "actor", "created_at")
+    readonly_fields = fields
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(max_length=255)
+
+
+class RefundForm(forms.Form):
+    amount = forms.DecimalField(
+        max_digits=12, decimal_places=2, min_value=Decimal("0.01")
+    )
+    reason = forms.CharField(max_length=255)
+
+
+@admin.register(Order)
+class OrderAdmin(StoreScopedAdmin):
+    list_display = (
+        "number",
+        "store",
+        "channel",
+        "fulfilment_mode",
+        "state",
+        "refund_status",
+        "total",
+        "refunded_total",
+        "created_at",
+    )
+    list_filter = (StoreFilter, "channel", "state", "fulfilment_mode", "refund_status")
+    date_hierarchy = "created_at"
+    search_fields = ("number", "member__user__email", "member__user__phone")
+    list_select_related = ("store",)
+    readonly_fields = (
+        "number",
+        "uuid",
+        "member",
+        "store",
+        "channel",
+        "fulfilment_mode",
+        "state",
+        "refund_status",
+        "currency",
+        "subtotal",
+        "tax_total",
+        "total",
+        "refunded_total",
+        "delivery_label",
+        "delivery_distance_km",
+        "promised_by",
+        "payment_due_at",
+        "paid_at",
+        "created_at",
+    )
+    fields = readonly_fields
+    inlines = (OrderLineInline, PaymentInline, RefundInline, OrderEventInline)
+    change_form_template = "admin/orders/order/change_form.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/cancel/",
+                wrap(self.cancel_view),
+                name="orders_order_cancel",
+            ),
+            path(
+                "<path:object_id>/refund/",
+                wrap(self.refund_view),
+                name="orders_order_refund",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _order_for_action(self, request: HttpRequest, object_id: str) -> Order:
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            raise Http404("No such order.")
+        if not self.has_change_permission(request, order):
+            raise PermissionDenied
+        return order
+
+    def _action_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_class: type[forms.Form],
+        title: str,
+        act,
+    ) -> HttpResponse:
+        order = self._order_for_action(request, object_id)
+        form = form_class(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                message = act(order, form.cleaned_data, request.user)
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, message, messages.SUCCESS)
+                return HttpResponseRedirect(
+                    reverse("admin:orders_order_change", args=[order.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{title}: {order.number}",
+            "button": title,
+            "order": order,
+            "form": form,
+            "opts": self.model._meta,
+            "refundable": order.total - order.refunded_total,
+        }
+        return TemplateResponse(request, "admin/orders/order/action_form.html", context)
+
+    def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        def act(order: Order, data: dict, user) -> str:
+            lifecycle.order_cancel(order=order, actor=user, reason=data["reason"])
+            return f"Order {order.number} cancelled; stock released, refund queued."
+
+        return self._action_view(request, object_id, CancelForm, "Cancel order", act)
+
+    def refund_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        def act(order: Order, data: dict, user) -> str:
+            refund = lifecycle.order_refund(
+                order=order, amount=data["amount"], reason=data["reason"], actor=user
+            )
+            return f"Refund of {refund.amount} on {order.number} queued."
+
+        return self._action_view(request, object_id, RefundForm, "Refund order", act)
+
+
+class WalletEntryInline(ReadOnlyInline):
+    model = WalletEntry
+    fields = ("created_at", "kind", "amount", "reference")
+    readonly_fields = fields
+
+
+@admin.register(Wallet)
+class WalletAdmin(admin.ModelAdmin):
+    """Balances are read-only: they move only through payments, top-ups, refunds."""
+
+    list_display = ("member", "balance", "currency", "updated_at")
+    search_fields = ("member__user__email", "member__user__phone")
+    list_select_related = ("member__user",)
+    readonly_fields = ("member", "balance", "currency")
+    inlines = (WalletEntryInline,)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(Member)
+class MemberAdmin(admin.ModelAdmin):
+    list_display = ("user", "created_at")
+    search_fields = ("user__email", "user__phone", "user__full_name")
+    list_select_related = ("user",)
+    readonly_fields = ("user", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

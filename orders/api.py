@@ -1,0 +1,482 @@
+"""HTTP face of the orders app: parse, check who is asking, call one service."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from inventory.errors import StoreNotFound
+from inventory.models import StaffRole, StoreStaff
+from inventory.qr import parse_store_code
+from inventory.selectors import store_get
+from inventory.serializers import ErrorSerializer
+from orders import carts, checkout, lifecycle, members, payments
+from orders.errors import InvalidCartOperation, OrderNotFound
+from orders.idempotency import HEADER, idempotent
+from orders.models import Address, CartLine, Member, Order
+from orders.serializers import (
+    AddressSerializer,
+    CartLineInput,
+    CartLineOutput,
+    CartLineUpdateInput,
+    CartOpenInput,
+    CartOutput,
+    CheckoutInput,
+    CheckoutOutput,
+    LogInInput,
+    OrderCancelInput,
+    OrderOutput,
+    OrderPayInput,
+    OrderRefundInput,
+    OrderSummaryOutput,
+    PaymentOutput,
+    ProfileOutput,
+    RefundOutput,
+    SignUpInput,
+    TokenOutput,
+    TopUpInput,
+    WalletOutput,
+    WebhookOutput,
+)
+from orders.wallet import wallet_for
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+IDEMPOTENCY = OpenApiParameter(
+    HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Unique per attempted action; a retry with the same key and body "
+    "replays the first response.",
+)
+IDEMPOTENCY_ERRORS = {
+    400: _error("Bad input, or the Idempotency-Key header is missing."),
+    409: _error(
+        "Conflict: stock short, a state that forbids it, or the same key "
+        "still in flight."
+    ),
+    422: _error("The key was used with another body, or the request cannot be served."),
+}
+
+
+def _member(request: Request) -> Member:
+    return carts.member_for(request.user)
+
+
+def _address(member: Member, address_id: int | None) -> Address | None:
+    if address_id is None:
+        return None
+    address = Address.objects.filter(
+        member=member, pk=address_id, is_active=True
+    ).first()
+    if address is None:
+        raise InvalidCartOperation(
+            "No such address.", {"field": "address_id", "value": address_id}
+        )
+    return address
+
+
+# --- Members ----------------------------------------------------------------------
+
+
+class SignUpApi(APIView):
+    permission_classes = (AllowAny,)
+
+    @extend_schema(
+        request=SignUpInput, responses={201: TokenOutput, 400: _error("Refused")}
+    )
+    def post(self, request: Request) -> Response:
+        data = SignUpInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        _, token = members.member_sign_up(**data.validated_data)
+        return Response({"token": token}, status=status.HTTP_201_CREATED)
+
+
+class LogInApi(APIView):
+    permission_classes = (AllowAny,)
+
+    @extend_schema(
+        request=LogInInput, responses={200: TokenOutput, 400: _error("Refused")}
+    )
+    def post(self, request: Request) -> Response:
+        data = LogInInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        token = members.member_log_in(**data.validated_data, request=request)
+        return Response({"token": token})
+
+
+class ProfileApi(APIView):
+    @extend_schema(responses={200: ProfileOutput})
+    def get(self, request: Request) -> Response:
+        return Response(ProfileOutput(_member(request)).data)
+
+
+class AddressListApi(generics.ListCreateAPIView):
+    serializer_class = AddressSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Address.objects.none()
+        return Address.objects.filter(member__user=self.request.user, is_active=True)
+
+    def perform_create(self, serializer: AddressSerializer) -> None:
+        serializer.instance = members.address_add(
+            member=_member(self.request), **serializer.validated_data
+        )
+
+
+class AddressDetailApi(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, address_id: int) -> Response:
+        members.address_remove(member=_member(request), address_id=address_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Wallet -----------------------------------------------------------------------
+
+
+class WalletApi(APIView):
+    @extend_schema(responses={200: WalletOutput})
+    def get(self, request: Request) -> Response:
+        wallet = wallet_for(_member(request))
+        entries = wallet.entries.all()[:50]
+        return Response(
+            WalletOutput(
+                {
+                    "balance": wallet.balance,
+                    "currency": wallet.currency,
+                    "entries": entries,
+                }
+            ).data
+        )
+
+
+class TopUpApi(APIView):
+    @extend_schema(
+        request=TopUpInput,
+        parameters=[IDEMPOTENCY],
+        responses={201: PaymentOutput, **IDEMPOTENCY_ERRORS},
+        description="Starts a top-up with a payment provider; the provider's signed "
+        "webhook credits the wallet.",
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        data = TopUpInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        payment = payments.top_up_start(
+            member=_member(request),
+            amount=data.validated_data["amount"],
+            method=data.validated_data["payment_method"],
+        )
+        return Response(PaymentOutput(payment).data, status=status.HTTP_201_CREATED)
+
+
+# --- Carts ------------------------------------------------------------------------
+
+
+def _cart_data(cart) -> dict:
+    cart = (
+        type(cart)
+        .objects.select_related("store")
+        .prefetch_related(
+            Prefetch(
+                "lines",
+                queryset=CartLine.objects.select_related(
+                    "store_product__product"
+                ).order_by("pk"),
+            )
+        )
+        .get(pk=cart.pk)
+    )
+    return CartOutput(cart).data
+
+
+class CartOpenApi(APIView):
+    @extend_schema(
+        request=CartOpenInput,
+        responses={
+            201: CartOutput,
+            400: _error("Bad input"),
+            404: _error("No such store"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = CartOpenInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            store = store_get(code=parse_store_code(data.validated_data["store"]))
+        except StoreNotFound as exc:
+            # Name the field this request sent (``store``), not the selector's.
+            raise StoreNotFound(exc.message, {**exc.extra, "field": "store"}) from None
+        cart = carts.cart_open(
+            member=_member(request), store=store, channel=data.validated_data["channel"]
+        )
+        return Response(_cart_data(cart), status=status.HTTP_201_CREATED)
+
+
+class CartDetailApi(APIView):
+    @extend_schema(responses={200: CartOutput, 404: _error("No such cart")})
+    def get(self, request: Request, cart_uuid: str) -> Response:
+        cart = carts.cart_get(member=_member(request), cart_uuid=cart_uuid)
+        return Response(_cart_data(cart))
+
+
+class CartLineAddApi(APIView):
+    @extend_schema(
+        request=CartLineInput,
+        responses={
+            201: CartLineOutput,
+            400: _error("Bad quantity or code"),
+            404: _error("No such cart or product"),
+            409: _error("Cart expired, or not enough stock online"),
+        },
+    )
+    def post(self, request: Request, cart_uuid: str) -> Response:
+        data = CartLineInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        cart = carts.cart_get(member=_member(request), cart_uuid=cart_uuid)
+        line = carts.cart_line_add(cart=cart, **data.validated_data)
+        line = CartLine.objects.select_related("store_product__product").get(pk=line.pk)
+        return Response(CartLineOutput(line).data, status=status.HTTP_201_CREATED)
+
+
+class CartLineDetailApi(APIView):
+    @extend_schema(
+        request=CartLineUpdateInput,
+        responses={
+            200: CartLineOutput,
+            400: _error("Bad input"),
+            404: _error("No cart"),
+        },
+    )
+    def patch(self, request: Request, cart_uuid: str, line_id: int) -> Response:
+        data = CartLineUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        cart = carts.cart_get(member=_member(request), cart_uuid=cart_uuid)
+        line = carts.cart_line_update(cart=cart, line_id=line_id, **data.validated_data)
+        return Response(CartLineOutput(line).data)
+
+    @extend_schema(responses={204: None, 400: _error("No such line")})
+    def delete(self, request: Request, cart_uuid: str, line_id: int) -> Response:
+        cart = carts.cart_get(member=_member(request), cart_uuid=cart_uuid)
+        carts.cart_line_remove(cart=cart, line_id=line_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _checkout_response(result: checkout.CheckoutResult) -> Response:
+    order = _order_queryset().get(pk=result.order.pk)
+    body = CheckoutOutput(
+        {"order": order, "payment": result.payment, "repriced": result.repriced}
+    ).data
+    return Response(body, status=status.HTTP_201_CREATED)
+
+
+class CheckoutApi(APIView):
+    """App checkout: reserve, promise and pay in one step."""
+
+    @extend_schema(
+        request=CheckoutInput,
+        parameters=[IDEMPOTENCY],
+        responses={
+            201: CheckoutOutput,
+            402: _error("Wallet balance too low"),
+            404: _error("No such cart"),
+            **IDEMPOTENCY_ERRORS,
+        },
+    )
+    @idempotent
+    def post(self, request: Request, cart_uuid: str) -> Response:
+        data = CheckoutInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        member = _member(request)
+        result = checkout.checkout_app(
+            member=member,
+            cart_uuid=cart_uuid,
+            fulfilment_mode=data.validated_data["fulfilment_mode"],
+            payment_method=data.validated_data["payment_method"],
+            address=_address(member, data.validated_data.get("address_id")),
+        )
+        return _checkout_response(result)
+
+
+class InStorePayApi(APIView):
+    """Pay an in-store cart; lines past their price hold are re-priced and listed."""
+
+    @extend_schema(
+        request=CheckoutInput,
+        parameters=[IDEMPOTENCY],
+        responses={
+            201: CheckoutOutput,
+            402: _error("Wallet balance too low"),
+            404: _error("No such cart"),
+            **IDEMPOTENCY_ERRORS,
+        },
+    )
+    @idempotent
+    def post(self, request: Request, cart_uuid: str) -> Response:
+        data = CheckoutInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        member = _member(request)
+        result = checkout.checkout_in_store(
+            member=member,
+            cart_uuid=cart_uuid,
+            fulfilment_mode=data.validated_data["fulfilment_mode"],
+            payment_method=data.validated_data["payment_method"],
+            address=_address(member, data.validated_data.get("address_id")),
+        )
+        return _checkout_response(result)
+
+
+# --- Orders -----------------------------------------------------------------------
+
+
+def _order_queryset():
+    return Order.objects.select_related("store").prefetch_related(
+        "lines", "events", "refunds"
+    )
+
+
+def _own_order(request: Request, order_id: str) -> Order:
+    try:
+        return _order_queryset().get(uuid=order_id, member__user=request.user)
+    except (Order.DoesNotExist, ValueError, ValidationError):
+        raise OrderNotFound("No such order.", {"field": "order"}) from None
+
+
+class OrderListApi(generics.ListAPIView):
+    """The member's one history across both channels, newest first."""
+
+    serializer_class = OrderSummaryOutput
+    filterset_fields = ("channel", "state", "store__code")
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Order.objects.none()
+        return (
+            Order.objects.filter(member__user=self.request.user)
+            .select_related("store")
+            .order_by("-created_at", "-pk")
+        )
+
+
+class OrderDetailApi(APIView):
+    @extend_schema(responses={200: OrderOutput, 404: _error("No such order")})
+    def get(self, request: Request, order_id: str) -> Response:
+        return Response(OrderOutput(_own_order(request, order_id)).data)
+
+
+class OrderPayApi(APIView):
+    @extend_schema(
+        request=OrderPayInput,
+        parameters=[IDEMPOTENCY],
+        responses={
+            201: PaymentOutput,
+            402: _error("Wallet balance too low"),
+            404: _error("No such order"),
+            **IDEMPOTENCY_ERRORS,
+        },
+    )
+    @idempotent
+    def post(self, request: Request, order_id: str) -> Response:
+        data = OrderPayInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = _own_order(request, order_id)
+        payment = payments.order_pay(
+            order=order,
+            method=data.validated_data["payment_method"],
+            member=_member(request),
+        )
+        return Response(PaymentOutput(payment).data, status=status.HTTP_201_CREATED)
+
+
+class OrderCancelApi(APIView):
+    @extend_schema(
+        request=OrderCancelInput,
+        parameters=[IDEMPOTENCY],
+        responses={
+            200: OrderOutput,
+            404: _error("No such order"),
+            **IDEMPOTENCY_ERRORS,
+        },
+    )
+    @idempotent
+    def post(self, request: Request, order_id: str) -> Response:
+        data = OrderCancelInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        order = _own_order(request, order_id)
+        lifecycle.order_cancel(
+            order=order,
+            actor=request.user,
+            reason=data.validated_data.get("reason") or "cancelled by the member",
+        )
+        return Response(OrderOutput(_order_queryset().get(pk=order.pk)).data)
+
+
+class OrderRefundApi(APIView):
+    """A store manager refunds part or all of a paid order, with a reason."""
+
+    @extend_schema(
+        request=OrderRefundInput,
+        parameters=[IDEMPOTENCY],
+        responses={
+            201: RefundOutput,
+            404: _error("No such order"),
+            **IDEMPOTENCY_ERRORS,
+        },
+    )
+    @idempotent
+    def post(self, request: Request, order_id: str) -> Response:
+        data = OrderRefundInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            order = Order.objects.get(uuid=order_id)
+        except (Order.DoesNotExist, ValueError, ValidationError):
+            raise OrderNotFound("No such order.", {"field": "order"}) from None
+        is_manager = (
+            request.user.is_superuser
+            or StoreStaff.objects.filter(
+                user=request.user,
+                store_id=order.store_id,
+                role=StaffRole.MANAGER,
+                is_active=True,
+            ).exists()
+        )
+        if not is_manager:
+            raise OrderNotFound("No such order.", {"field": "order"})
+        refund = lifecycle.order_refund(
+            order=order,
+            amount=data.validated_data["amount"],
+            reason=data.validated_data["reason"],
+            actor=request.user,
+        )
+        return Response(RefundOutput(refund).data, status=status.HTTP_201_CREATED)
+
+
+class PaymentWebhookApi(APIView):
+    """A payment provider's signed notification (header ``Hema-Signature``)."""
+
+    permission_classes = (AllowAny,)
+    authentication_classes = ()
+    throttle_classes = ()
+
+    @extend_schema(
+        request=None, responses={200: WebhookOutput, 400: _error("Rejected")}
+    )
+    def post(self, request: Request, provider: str) -> Response:
+        result = payments.webhook_handle(
+            provider=provider,
+            body=request.body,
+            signature=request.headers.get("Hema-Signature", ""),
+        )
+        return Response({"result": result})

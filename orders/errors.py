@@ -1,0 +1,79 @@
+"""Refusals of the orders app; ``hema.api`` turns them into HTTP errors."""
+
+from hema.errors import (
+    ApplicationError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    Unprocessable,
+)
+
+
+class OrderNotFound(NotFound):
+    code = "order_not_found"
+
+
+class AddressNotFound(NotFound):
+    code = "address_not_found"
+
+
+class CartNotFound(NotFound):
+    code = "cart_not_found"
+
+
+class CartExpired(Conflict):
+    code = "cart_expired"
+
+
+class CartEmpty(Unprocessable):
+    code = "cart_empty"
+
+
+class InvalidCartOperation(InvalidInput):
+    code = "invalid_cart_operation"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+class AlreadyPaid(Conflict):
+    code = "already_paid"
+
+
+class InsufficientFunds(ApplicationError):
+    code = "insufficient_funds"
+    status_code = 402
+
+
+class PaymentMethodUnknown(InvalidInput):
+    code = "unknown_payment_method"
+
+
+class RefundRefused(Unprocessable):
+    code = "refund_refused"
+
+
+class WebhookRejected(ApplicationError):
+    code = "webhook_rejected"
+    status_code = 400
+
+
+class IdempotencyKeyMissing(InvalidInput):
+    code = "idempotency_key_missing"
+
+
+class IdempotencyKeyReused(Unprocessable):
+    code = "idempotency_key_reused"
+
+
+class IdempotencyKeyInFlight(Conflict):
+    code = "idempotency_key_in_flight"
+
+
+class SignupRefused(InvalidInput):
+    code = "signup_refused"
+
+
+class LogInRefused(InvalidInput):
+    code = "login_refused"

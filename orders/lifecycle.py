@@ -1,0 +1,384 @@
+"""The order state machine, cancellations, refunds and shortages.
+
+Every state change goes through ``order_transition`` and leaves an ``OrderEvent``.
+A refund is first written as a pending ``Refund`` row in the same transaction as
+its cause (the outbox); a task pays it after commit and a sweep retries what a
+lost task or a down broker left undone.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from inventory.errors import InsufficientStock
+from inventory.models import Reservation, ReservationState, StoreProduct
+from inventory.services import ReservationLine, reservation_release, stock_reserve
+from orders.errors import InvalidTransition, RefundRefused
+from orders.models import (
+    Channel,
+    FulfilmentMode,
+    Order,
+    OrderEvent,
+    OrderLine,
+    OrderLineState,
+    OrderState,
+    Payment,
+    PaymentPurpose,
+    PaymentState,
+    Refund,
+    RefundStatus,
+    SubstitutionPreference,
+)
+from orders.tax import money, tax_included, tax_rate_for
+
+logger = logging.getLogger(__name__)
+
+S = OrderState
+# Allowed moves per fulfilment mode (the architecture's paths), cancel aside.
+PATHS: dict[str, dict[str, set[str]]] = {
+    FulfilmentMode.CARRY_OUT: {S.CREATED: {S.PAID}, S.PAID: {S.COMPLETED}},
+    FulfilmentMode.DELIVERY: {
+        S.CREATED: {S.PAID},
+        S.PAID: {S.PICKING},
+        S.PICKING: {S.PACKED},
+        S.PACKED: {S.OUT_FOR_DELIVERY},
+        S.OUT_FOR_DELIVERY: {S.DELIVERED},
+    },
+    FulfilmentMode.PICKUP: {
+        S.CREATED: {S.PAID},
+        S.PAID: {S.PICKING},
+        S.PICKING: {S.PACKED},
+        S.PACKED: {S.READY},
+        S.READY: {S.COLLECTED},
+    },
+}
+# Delivery home after an in-store purchase: the goods were in the shopper's hand,
+# so they are packed at the counter, never picked.
+IN_STORE_DELIVERY_PATH: dict[str, set[str]] = {
+    S.CREATED: {S.PAID},
+    S.PAID: {S.PACKED},
+    S.PACKED: {S.OUT_FOR_DELIVERY},
+    S.OUT_FOR_DELIVERY: {S.DELIVERED},
+}
+CANCELLABLE = {S.CREATED, S.PAID}
+
+
+def order_path(order: Order) -> dict[str, set[str]]:
+    """The moves this order may make: its fulfilment mode's path, by channel."""
+    if (
+        order.channel == Channel.IN_STORE
+        and order.fulfilment_mode == FulfilmentMode.DELIVERY
+    ):
+        return IN_STORE_DELIVERY_PATH
+    return PATHS[order.fulfilment_mode]
+
+
+def _record(
+    order: Order, from_state: str, to_state: str, actor: Any, note: str
+) -> None:
+    OrderEvent.objects.create(
+        order=order, from_state=from_state, to_state=to_state, actor=actor, note=note
+    )
+
+
+@transaction.atomic
+def order_transition(
+    *, order: Order, to_state: str, actor: Any = None, note: str = ""
+) -> Order:
+    """Move the order one step along its mode's path; anything else is refused.
+
+    The UPDATE is conditional on the state read, so two racing moves cannot both
+    succeed.
+    """
+    from_state = order.state
+    allowed = set(order_path(order).get(from_state, set()))
+    if from_state in CANCELLABLE:
+        allowed.add(S.CANCELLED)
+    if to_state not in allowed:
+        raise InvalidTransition(
+            f"Order {order.number} is {from_state}; it cannot become {to_state}.",
+            {"state": from_state, "requested": to_state},
+        )
+    updated = Order.objects.filter(pk=order.pk, state=from_state).update(
+        state=to_state, updated_at=timezone.now()
+    )
+    if not updated:
+        current = Order.objects.values_list("state", flat=True).get(pk=order.pk)
+        raise InvalidTransition(
+            f"Order {order.number} changed meanwhile: it is {current}.",
+            {"state": current, "requested": to_state},
+        )
+    order.state = to_state
+    _record(order, from_state, to_state, actor, note)
+    return order
+
+
+def order_totals_refresh(order: Order) -> None:
+    """Recompute the order's totals from its lines that are still charged."""
+    charged = order.lines.exclude(
+        state__in=[OrderLineState.CANCELLED, OrderLineState.SHORT]
+    ).exclude(state=OrderLineState.SUBSTITUTED)
+    subtotal = sum((line.line_total for line in charged), Decimal("0.00"))
+    tax = sum((line.tax_amount for line in charged), Decimal("0.00"))
+    Order.objects.filter(pk=order.pk).update(
+        subtotal=subtotal, total=subtotal, tax_total=tax
+    )
+    order.subtotal = order.total = subtotal
+    order.tax_total = tax
+
+
+def _succeeded_payment(order: Order) -> Payment | None:
+    return order.payments.filter(
+        purpose=PaymentPurpose.ORDER, state=PaymentState.SUCCEEDED
+    ).first()
+
+
+def refund_create(
+    *,
+    order: Order,
+    amount: Decimal,
+    reason: str,
+    actor: Any = None,
+    line: OrderLine | None = None,
+) -> Refund:
+    """Write a pending refund (the outbox row) and count it against the order.
+
+    The order's refunded total grows with a conditional UPDATE that keeps it
+    within the total, so two refunds can never return more than was paid.
+    Caller holds a transaction; the payment task is enqueued on commit.
+    """
+    amount = money(Decimal(amount))
+    if amount <= 0:
+        raise RefundRefused("A refund must be more than zero.", {"field": "amount"})
+    payment = _succeeded_payment(order)
+    if payment is None:
+        raise RefundRefused(
+            f"Order {order.number} has no payment to refund.", {"field": "order"}
+        )
+    updated = Order.objects.filter(
+        pk=order.pk, refunded_total__lte=F("total") - amount
+    ).update(refunded_total=F("refunded_total") + amount)
+    if not updated:
+        order.refresh_from_db(fields=["refunded_total", "total"])
+        left = order.total - order.refunded_total
+        raise RefundRefused(
+            f"At most {left} is left to refund on {order.number}.",
+            {"field": "amount", "refundable": str(left), "requested": str(amount)},
+        )
+    order.refresh_from_db(fields=["refunded_total", "total"])
+    status = (
+        RefundStatus.FULL
+        if order.refunded_total >= order.total
+        else RefundStatus.PARTIAL
+    )
+    Order.objects.filter(pk=order.pk).update(refund_status=status)
+    order.refund_status = status
+    refund = Refund.objects.create(
+        order=order,
+        payment=payment,
+        line=line,
+        amount=amount,
+        reason=reason,
+        actor=actor,
+    )
+    _record(order, order.state, order.state, actor, f"refund {amount}: {reason}")
+    from orders.tasks import pay_refund_task
+
+    transaction.on_commit(lambda: pay_refund_task.delay(refund.pk))
+    return refund
+
+
+def _release_lines(order: Order, actor: Any) -> None:
+    reservations = Reservation.objects.filter(
+        order_line__order=order, state=ReservationState.HELD
+    ).select_related("store_product__product")
+    for reservation in reservations.order_by("store_product_id"):
+        reservation_release(reservation=reservation, actor=actor, reason=order.number)
+
+
+@transaction.atomic
+def order_cancel(*, order: Order, actor: Any = None, reason: str = "") -> Order:
+    """Cancel before picking: the stock goes back, a paid order is refunded in full."""
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    was_paid = order.state == S.PAID
+    order_transition(order=order, to_state=S.CANCELLED, actor=actor, note=reason)
+    _release_lines(order, actor)
+    order.lines.filter(state=OrderLineState.OPEN).update(state=OrderLineState.CANCELLED)
+    refundable = order.total - order.refunded_total
+    if was_paid and refundable > 0:
+        refund_create(
+            order=order, amount=refundable, reason=reason or "cancelled", actor=actor
+        )
+    return order
+
+
+@transaction.atomic
+def order_refund(
+    *,
+    order: Order,
+    amount: Decimal,
+    reason: str,
+    actor: Any = None,
+) -> Refund:
+    """A manager's goodwill or correction refund on a paid order, with a reason."""
+    if not reason or not reason.strip():
+        raise RefundRefused("A refund needs a reason.", {"field": "reason"})
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if order.state in (S.CREATED, S.CANCELLED) and not _succeeded_payment(order):
+        raise RefundRefused(
+            f"Order {order.number} is {order.state}: nothing was paid.",
+            {"field": "order", "state": order.state},
+        )
+    return refund_create(order=order, amount=amount, reason=reason.strip(), actor=actor)
+
+
+# --- Shortages ------------------------------------------------------------------
+
+
+def _substitute_candidate(line: OrderLine) -> StoreProduct | None:
+    """A similar product: same category and unit, in stock online, priced at most
+    a fifth above the original; the closest price wins."""
+    original = line.store_product
+    ceiling = line.unit_price * Decimal("1.2")
+    candidates = (
+        StoreProduct.objects.filter(
+            store_id=original.store_id,
+            is_active=True,
+            product__category_id=original.product.category_id,
+            product__sale_unit=original.product.sale_unit,
+            shelf_price__lte=ceiling,
+            on_hand__gte=F("reserved") + F("online_buffer") + line.quantity,
+        )
+        .exclude(pk=original.pk)
+        .select_related("product")
+    )
+    return min(
+        candidates, key=lambda sp: abs(sp.shelf_price - line.unit_price), default=None
+    )
+
+
+def _try_substitute(line: OrderLine) -> OrderLine | None:
+    """Reserve the closest substitute, if its stock row is free right now.
+
+    A shortage is found while the original product's row is locked (a sale or a
+    pick of it). Waiting there for the substitute's row would deadlock with a
+    checkout that locked the substitute first and waits for the original (rows
+    are locked in primary-key order), so a substitute busy elsewhere is passed
+    over and the line is refunded instead.
+    """
+    candidate = _substitute_candidate(line)
+    if candidate is None:
+        return None
+    try:
+        with transaction.atomic():
+            free = StoreProduct.objects.select_for_update(skip_locked=True).filter(
+                pk=candidate.pk
+            )
+            if not list(free.values_list("pk", flat=True)):
+                return None
+            [reservation] = stock_reserve(
+                lines=[ReservationLine(candidate, line.quantity)],
+                reference=line.order.number,
+            )
+    except InsufficientStock:
+        return None
+    # The shopper never pays more for a substitute than for what they chose.
+    unit_price = min(candidate.shelf_price, line.unit_price)
+    line_total = money(unit_price * line.quantity)
+    rate = tax_rate_for(candidate.product.tax_class)
+    return OrderLine.objects.create(
+        order=line.order,
+        store_product=candidate,
+        sku=candidate.product.sku,
+        name=candidate.product.name,
+        sale_unit=candidate.product.sale_unit,
+        quantity=line.quantity,
+        unit_price=unit_price,
+        line_total=line_total,
+        tax_rate=rate,
+        tax_amount=tax_included(line_total=line_total, rate=rate),
+        weight_tolerance=line.weight_tolerance,
+        substitution=SubstitutionPreference.NONE,
+        substitute_for=line,
+        reservation=reservation,
+    )
+
+
+@transaction.atomic
+def order_line_short(*, line: OrderLine, actor: Any = None) -> OrderLine | None:
+    """A line's units are gone: substitute it if the shopper allowed, else refund it.
+
+    Runs inside the transaction that found the shortage. An unpaid order simply
+    drops the line from what it will charge. Returns the substitute line, if any.
+    """
+    order = Order.objects.select_for_update().get(pk=line.order_id)
+    line.order = order
+    if line.state != OrderLineState.OPEN or order.state in (S.CANCELLED,):
+        return None
+    if order.state == S.CREATED:
+        OrderLine.objects.filter(pk=line.pk).update(state=OrderLineState.SHORT)
+        order_totals_refresh(order)
+        _record(
+            order, order.state, order.state, actor, f"{line.sku} short before payment"
+        )
+        return None
+    substitute = None
+    if line.substitution == SubstitutionPreference.ALLOW:
+        substitute = _try_substitute(line)
+    if substitute is not None:
+        OrderLine.objects.filter(pk=line.pk).update(state=OrderLineState.SUBSTITUTED)
+        _record(
+            order, order.state, order.state, actor, f"{line.sku} -> {substitute.sku}"
+        )
+        difference = line.line_total - substitute.line_total
+        if difference > 0:
+            refund_create(
+                order=order,
+                amount=difference,
+                reason=f"substitute {substitute.sku} for {line.sku} costs less",
+                actor=actor,
+                line=line,
+            )
+        return substitute
+    OrderLine.objects.filter(pk=line.pk).update(state=OrderLineState.SHORT)
+    refund_create(
+        order=order,
+        amount=line.line_total,
+        reason=f"{line.sku} out of stock",
+        actor=actor,
+        line=line,
+    )
+    return None
+
+
+def on_reservation_short(sender: Any, reservation: Reservation, **kwargs: Any) -> None:
+    """Listener of ``inventory.signals.reservation_short``."""
+    line = OrderLine.objects.filter(reservation=reservation).first()
+    if line is None:
+        return
+    logger.info("order line %s short: %s", line.pk, line.sku)
+    order_line_short(line=line)
+
+
+def orders_expire_unpaid(*, now=None, limit: int = 500) -> int:
+    """Cancel checkouts nobody paid for in time; their stock goes back."""
+    now = now or timezone.now()
+    due = list(
+        Order.objects.filter(
+            Q(state=S.CREATED) & Q(payment_due_at__lt=now)
+        ).values_list("pk", flat=True)[:limit]
+    )
+    cancelled = 0
+    for pk in due:
+        try:
+            order_cancel(order=Order(pk=pk), reason="not paid in time")
+        except InvalidTransition:
+            continue
+        cancelled += 1
+    return cancelled

@@ -1,0 +1,286 @@
+"""Small input and output serializers of the orders API."""
+
+from decimal import Decimal
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from inventory.serializers import CoordinateField
+from orders.models import (
+    Address,
+    Cart,
+    CartLine,
+    Channel,
+    FulfilmentMode,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Payment,
+    Refund,
+    SubstitutionPreference,
+    WalletEntry,
+)
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+# --- Members ---------------------------------------------------------------------
+
+
+class SignUpInput(serializers.Serializer):
+    email = serializers.EmailField(required=False, allow_blank=True)
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=20)
+    password = serializers.CharField(write_only=True, max_length=128)
+    full_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
+
+
+class LogInInput(serializers.Serializer):
+    login = serializers.CharField(help_text="E-mail or phone number.", max_length=254)
+    password = serializers.CharField(write_only=True, max_length=128)
+
+
+class TokenOutput(serializers.Serializer):
+    token = serializers.CharField()
+
+
+class ProfileOutput(serializers.Serializer):
+    email = serializers.EmailField(source="user.email", allow_null=True)
+    phone = serializers.CharField(source="user.phone", allow_null=True)
+    full_name = serializers.CharField(source="user.full_name")
+
+
+class AddressSerializer(serializers.ModelSerializer):
+    latitude = CoordinateField(limit=90)
+    longitude = CoordinateField(limit=180)
+
+    class Meta:
+        model = Address
+        fields = ("id", "label", "latitude", "longitude", "note")
+        read_only_fields = ("id",)
+
+
+# --- Wallet ----------------------------------------------------------------------
+
+
+class WalletEntryOutput(serializers.ModelSerializer):
+    class Meta:
+        model = WalletEntry
+        fields = ("kind", "amount", "reference", "created_at")
+
+
+class WalletOutput(serializers.Serializer):
+    balance = serializers.DecimalField(**MONEY)
+    currency = serializers.CharField()
+    entries = WalletEntryOutput(many=True)
+
+
+class TopUpInput(serializers.Serializer):
+    amount = serializers.DecimalField(
+        **MONEY, min_value=Decimal("0.01"), max_value=Decimal("100000")
+    )
+    payment_method = serializers.CharField(max_length=32)
+
+
+class PaymentOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Payment
+        fields = (
+            "uuid",
+            "purpose",
+            "method",
+            "amount",
+            "currency",
+            "state",
+            "provider_reference",
+            "succeeded_at",
+        )
+
+
+# --- Carts ------------------------------------------------------------------------
+
+
+class CartOpenInput(serializers.Serializer):
+    store = serializers.CharField(
+        max_length=512,
+        help_text="Store code, or the payload of the store's door QR code.",
+    )
+    channel = serializers.ChoiceField(choices=Channel.choices)
+
+
+class CartLineInput(serializers.Serializer):
+    code = serializers.CharField(
+        required=False, allow_blank=True, max_length=512, help_text="In store: scanned"
+    )
+    sku = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    quantity = serializers.CharField(
+        max_length=32, help_text="Pieces, or kilograms for weighed products."
+    )
+    substitution = serializers.ChoiceField(
+        choices=SubstitutionPreference.choices, required=False
+    )
+
+
+class CartLineUpdateInput(serializers.Serializer):
+    quantity = serializers.CharField(max_length=32, required=False)
+    substitution = serializers.ChoiceField(
+        choices=SubstitutionPreference.choices, required=False
+    )
+
+
+class CartLineOutput(serializers.ModelSerializer):
+    sku = serializers.CharField(source="store_product.product.sku")
+    name = serializers.CharField(source="store_product.product.name")
+    sale_unit = serializers.CharField(source="store_product.product.sale_unit")
+    price_now = serializers.DecimalField(source="store_product.shelf_price", **MONEY)
+    price_hold_active = serializers.SerializerMethodField()
+    price = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CartLine
+        fields = (
+            "id",
+            "sku",
+            "name",
+            "sale_unit",
+            "quantity",
+            "held_price",
+            "price_held_until",
+            "price_hold_active",
+            "price_now",
+            "price",
+            "substitution",
+        )
+
+    def get_price_hold_active(self, line: CartLine) -> bool:
+        return bool(line.price_held_until and timezone.now() <= line.price_held_until)
+
+    @extend_schema_field(serializers.DecimalField(**MONEY))
+    def get_price(self, line: CartLine) -> str:
+        """What this line would be charged per unit if paid now."""
+        if self.get_price_hold_active(line):
+            return str(line.held_price)
+        return str(line.store_product.shelf_price)
+
+
+class CartOutput(serializers.ModelSerializer):
+    store = serializers.CharField(source="store.code")
+    lines = CartLineOutput(many=True)
+
+    class Meta:
+        model = Cart
+        fields = ("uuid", "store", "channel", "state", "expires_at", "lines")
+
+
+class CheckoutInput(serializers.Serializer):
+    fulfilment_mode = serializers.ChoiceField(choices=FulfilmentMode.choices)
+    address_id = serializers.IntegerField(required=False, allow_null=True)
+    payment_method = serializers.CharField(max_length=32, default="wallet")
+
+
+# --- Orders -----------------------------------------------------------------------
+
+
+class OrderLineOutput(serializers.ModelSerializer):
+    substitute_for = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = OrderLine
+        fields = (
+            "id",
+            "sku",
+            "name",
+            "sale_unit",
+            "quantity",
+            "unit_price",
+            "line_total",
+            "tax_rate",
+            "tax_amount",
+            "substitution",
+            "substitute_for",
+            "state",
+            "repriced_from",
+        )
+
+
+class OrderEventOutput(serializers.ModelSerializer):
+    class Meta:
+        model = OrderEvent
+        fields = ("from_state", "to_state", "note", "created_at")
+
+
+class RefundOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Refund
+        fields = ("uuid", "amount", "reason", "state", "created_at", "succeeded_at")
+
+
+class OrderSummaryOutput(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="uuid")
+    store = serializers.CharField(source="store.code")
+
+    class Meta:
+        model = Order
+        fields = (
+            "id",
+            "number",
+            "store",
+            "channel",
+            "fulfilment_mode",
+            "state",
+            "refund_status",
+            "currency",
+            "total",
+            "refunded_total",
+            "promised_by",
+            "created_at",
+        )
+
+
+class OrderOutput(OrderSummaryOutput):
+    lines = OrderLineOutput(many=True)
+    timeline = OrderEventOutput(source="events", many=True)
+    refunds = RefundOutput(many=True)
+
+    class Meta(OrderSummaryOutput.Meta):
+        fields = (
+            *OrderSummaryOutput.Meta.fields,
+            "subtotal",
+            "tax_total",
+            "delivery_label",
+            "delivery_distance_km",
+            "payment_due_at",
+            "paid_at",
+            "lines",
+            "timeline",
+            "refunds",
+        )
+
+
+class RepricedLineOutput(serializers.Serializer):
+    sku = serializers.CharField()
+    scanned_price = serializers.DecimalField(**MONEY)
+    price = serializers.DecimalField(**MONEY)
+
+
+class CheckoutOutput(serializers.Serializer):
+    order = OrderOutput()
+    payment = PaymentOutput()
+    repriced = RepricedLineOutput(many=True)
+
+
+class OrderPayInput(serializers.Serializer):
+    payment_method = serializers.CharField(max_length=32, default="wallet")
+
+
+class OrderCancelInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+
+class OrderRefundInput(serializers.Serializer):
+    amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"))
+    reason = serializers.CharField(max_length=255)
+
+
+class WebhookOutput(serializers.Serializer):
+    result = serializers.CharField()

@@ -1,0 +1,53 @@
+"""Wallet writes: one conditional UPDATE and one ledger entry each.
+
+The balance can never go below zero: a debit updates only where
+``balance >= amount`` (and the database refuses a negative balance anyway).
+"""
+
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F, Sum
+
+from orders.errors import InsufficientFunds
+from orders.models import Member, Wallet, WalletEntry, WalletEntryKind
+
+
+def wallet_for(member: Member) -> Wallet:
+    wallet, _ = Wallet.objects.get_or_create(member=member)
+    return wallet
+
+
+@transaction.atomic
+def wallet_debit(*, member: Member, amount: Decimal, reference: str) -> WalletEntry:
+    wallet = wallet_for(member)
+    updated = Wallet.objects.filter(pk=wallet.pk, balance__gte=amount).update(
+        balance=F("balance") - amount
+    )
+    if not updated:
+        balance = Wallet.objects.values_list("balance", flat=True).get(pk=wallet.pk)
+        raise InsufficientFunds(
+            f"The wallet holds {balance}; {amount} is needed.",
+            {"field": "payment_method", "balance": str(balance), "needed": str(amount)},
+        )
+    return WalletEntry.objects.create(
+        wallet=wallet, kind=WalletEntryKind.PAYMENT, amount=-amount, reference=reference
+    )
+
+
+@transaction.atomic
+def wallet_credit(
+    *, member: Member, amount: Decimal, kind: str, reference: str
+) -> WalletEntry:
+    """Top-up or refund. The (wallet, kind, reference) pair is credited once."""
+    wallet = wallet_for(member)
+    entry, created = WalletEntry.objects.get_or_create(
+        wallet=wallet, kind=kind, reference=reference, defaults={"amount": amount}
+    )
+    if created:
+        Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + amount)
+    return entry
+
+
+def wallet_ledger_total(wallet: Wallet) -> Decimal:
+    return wallet.entries.aggregate(total=Sum("amount"))["total"] or Decimal("0.00")
