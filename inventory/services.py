@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from hema.errors import InvalidInput
 from inventory.errors import InsufficientStock, InvalidQuantity, ReservationNotHeld
 from inventory.models import (
     MovementKind,
@@ -35,6 +36,7 @@ from inventory.models import (
     ReservationState,
     StockLot,
     StockMovement,
+    Store,
     StoreProduct,
 )
 from inventory.signals import reservation_short
@@ -387,7 +389,83 @@ def _shortage(store_product: StoreProduct, requested: Decimal) -> dict[str, str]
     }
 
 
-@transaction.atomic
+_RESERVE_ONE_SQL = """
+WITH taken AS (
+    UPDATE {store_product} SET reserved = reserved + %(quantity)s
+    WHERE id = %(store_product_id)s
+      AND on_hand - reserved - online_buffer >= %(quantity)s
+    RETURNING id
+), held AS (
+    INSERT INTO {reservation} (store_product_id, quantity, reference, reserved_until,
+                               state, quantity_picked, created_at, updated_at)
+    SELECT id, %(quantity)s, %(reference)s, %(reserved_until)s, 'held', 0,
+           %(now)s, %(now)s
+    FROM taken
+    RETURNING id, store_product_id
+)
+INSERT INTO {movement} (store_product_id, kind, on_hand_delta, reserved_delta,
+                        reference, reason, reservation_id, created_at)
+SELECT store_product_id, 'reserve', 0, %(quantity)s, %(reference)s, '', id, %(now)s
+FROM held
+RETURNING reservation_id
+"""
+
+
+def _reserve_one_in_one_statement(
+    *,
+    store_product: StoreProduct,
+    quantity: Decimal,
+    reference: str,
+    reserved_until: dt.datetime | None,
+) -> Reservation | None:
+    """PostgreSQL: the conditional UPDATE, the reservation and its ledger row as one
+    statement (one round trip, the row locked for no longer than the statement).
+
+    None when the UPDATE matched no row, that is, not enough available online.
+    """
+    now = timezone.now()
+    sql = _RESERVE_ONE_SQL.format(
+        store_product=StoreProduct._meta.db_table,
+        reservation=Reservation._meta.db_table,
+        movement=StockMovement._meta.db_table,
+    )
+    params = {
+        "quantity": quantity,
+        "store_product_id": store_product.pk,
+        "reference": reference,
+        "reserved_until": reserved_until,
+        "now": now,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    reservation = Reservation(
+        pk=row[0],
+        store_product=store_product,
+        quantity=quantity,
+        reference=reference,
+        reserved_until=reserved_until,
+        state=ReservationState.HELD,
+        quantity_picked=ZERO,
+        created_at=now,
+        updated_at=now,
+    )
+    reservation._state.adding = False
+    reservation._state.db = connection.alias
+    return reservation
+
+
+def _refuse_one(store_product_id: int, quantity: Decimal) -> InsufficientStock:
+    current = StoreProduct.objects.select_related("product").get(pk=store_product_id)
+    short = _shortage(current, quantity)
+    return InsufficientStock(
+        f"Not enough stock for {short['sku']}: {short['available']} available.",
+        {"lines": [short]},
+    )
+
+
 def stock_reserve(
     *,
     lines: Sequence[ReservationLine],
@@ -397,14 +475,35 @@ def stock_reserve(
     """Hold stock for an online order: every line or none.
 
     Each line may take only ``on_hand - reserved - online_buffer``. One line is one
-    conditional UPDATE. Several lines lock their rows in primary-key order, check
-    them all and refuse once, listing every short line with what is available.
+    conditional UPDATE (on PostgreSQL one statement with its reservation and
+    ledger rows). Several lines lock their rows in primary-key order, check them
+    all and refuse once, listing every short line with what is available.
     """
     if not lines:
         raise InvalidQuantity(
             "A reservation needs at least one line.", {"field": "lines"}
         )
     merged = _merge_lines(lines)
+    if len(merged) == 1 and connection.vendor == "postgresql":
+        [(store_product, quantity)] = merged.values()
+        reservation = _reserve_one_in_one_statement(
+            store_product=store_product,
+            quantity=quantity,
+            reference=reference,
+            reserved_until=reserved_until,
+        )
+        if reservation is None:
+            raise _refuse_one(store_product.pk, quantity)
+        return [reservation]
+    with transaction.atomic():
+        return _reserve_lines(merged, reference, reserved_until)
+
+
+def _reserve_lines(
+    merged: dict[int, tuple[StoreProduct, Decimal]],
+    reference: str,
+    reserved_until: dt.datetime | None,
+) -> list[Reservation]:
     ordered_ids = sorted(merged)
     if len(ordered_ids) > 1:
         locked = {
@@ -431,12 +530,7 @@ def stock_reserve(
             on_hand__gte=F("reserved") + F("online_buffer") + quantity,
         ).update(reserved=F("reserved") + quantity)
         if not updated:
-            current = StoreProduct.objects.select_related("product").get(pk=pk)
-            short = _shortage(current, quantity)
-            raise InsufficientStock(
-                f"Not enough stock for {short['sku']}: {short['available']} available.",
-                {"lines": [short]},
-            )
+            raise _refuse_one(pk, quantity)
     reservations = Reservation.objects.bulk_create(
         [
             Reservation(
@@ -592,3 +686,83 @@ def reservations_release_expired(
             continue
         released += 1
     return released
+
+
+def reservations_confirm(*, reservations: Sequence[Reservation]) -> int:
+    """A paid order keeps its units until picked: clear the expiry of held ones."""
+    return Reservation.objects.filter(
+        pk__in=[r.pk for r in reservations], state=ReservationState.HELD
+    ).update(reserved_until=None, updated_at=timezone.now())
+
+
+# --- Shelf prices (computed by pricing) ------------------------------------------
+
+
+def _check_shelf_prices(prices: Mapping[int, Decimal]) -> dict[int, Decimal]:
+    checked: dict[int, Decimal] = {}
+    for pk, price in prices.items():
+        if (
+            not isinstance(price, Decimal)
+            or not price.is_finite()
+            or price < 0
+            or price != price.quantize(Decimal("0.01"))
+        ):
+            raise InvalidInput(
+                f"The shelf price of store product {pk} must be a Decimal with two "
+                "places, not negative.",
+                {"field": "prices", "store_product": pk, "value": str(price)},
+            )
+        checked[int(pk)] = price
+    return checked
+
+
+@transaction.atomic
+def shelf_prices_set(*, store: Store, prices: Mapping[int, Decimal]) -> int:
+    """Set the shelf price of many products of one store: the one price now.
+
+    Pricing computes the prices; this is the only way they reach the shelf, so the
+    scan read, the app, checkout and the labels all read the same number.
+    ``prices`` maps store product ids to prices; ids of another store are left
+    alone. The rows are locked in primary-key order first (the lock order every
+    stock service keeps, so a bulk reprice cannot deadlock an order), then set by
+    one ``UPDATE ... FROM unnest(ids, prices)`` on PostgreSQL: two statements
+    whatever the number of products. Other databases use a ``CASE`` update in
+    batches. Returns the number of rows updated.
+    """
+    checked = _check_shelf_prices(prices)
+    if not checked:
+        return 0
+    now = timezone.now()
+    ids = sorted(checked)
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(StoreProduct._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {table} WHERE store_id = %s AND id = ANY(%s) "  # noqa: S608 (table name from the model)
+                "ORDER BY id FOR UPDATE",
+                [store.pk, ids],
+            )
+            cursor.execute(
+                f"UPDATE {table} AS sp SET shelf_price = v.price, updated_at = %s "  # noqa: S608
+                "FROM unnest(%s::bigint[], %s::numeric[]) AS v(id, price) "
+                "WHERE sp.id = v.id AND sp.store_id = %s",
+                [now, ids, [checked[pk] for pk in ids], store.pk],
+            )
+            return cursor.rowcount
+    updated = 0
+    for start in range(0, len(ids), 2000):
+        batch = ids[start : start + 2000]
+        list(
+            StoreProduct.objects.select_for_update()
+            .filter(store=store, pk__in=batch)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        updated += StoreProduct.objects.filter(store=store, pk__in=batch).update(
+            shelf_price=Case(
+                *(When(pk=pk, then=Value(checked[pk])) for pk in batch),
+                output_field=StoreProduct._meta.get_field("shelf_price"),
+            ),
+            updated_at=now,
+        )
+    return updated
