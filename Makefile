@@ -22,6 +22,7 @@ migrate: venv
 
 seed: migrate
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo_prices
 
 ## run: the demo store on the embedded defaults (SQLite, filesystem broker).
 run: seed

@@ -158,7 +158,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
+    # Several models have a "state": name each choice set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "CartStateEnum": "orders.models.CartState",
+        "OrderStateEnum": "orders.models.OrderState",
+        "OrderLineStateEnum": "orders.models.OrderLineState",
+        "PaymentStateEnum": "orders.models.PaymentState",
+        "RefundStateEnum": "orders.models.RefundState",
+        "ReservationStateEnum": "inventory.models.ReservationState",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------
@@ -194,11 +202,69 @@ CELERY_BEAT_SCHEDULE = {
         "task": "inventory.release_expired_reservations",
         "schedule": crontab(minute="*"),
     },
+    # Prices move by the store's local hour: reprice every store (fanned out per
+    # store, weather refreshed first) at the top of each hour.
+    "pricing-reprice-hourly": {
+        "task": "pricing.reprice_all",
+        "schedule": crontab(minute=0),
+    },
+    # Daily-fresh markdowns step down every half hour inside each store's
+    # markdown window (the hourly run steps them at :00, this one at :30).
+    "pricing-markdowns": {
+        "task": "pricing.markdown_all",
+        "schedule": crontab(minute=30),
+    },
+    # Between hourly runs, refresh each store's weather; a store whose weather
+    # changes class (another set of weather rules applies) is repriced at once.
+    "pricing-watch-weather": {
+        "task": "pricing.watch_weather",
+        "schedule": crontab(minute="15,45"),
+    },
+    # Checkouts not paid within their hold are cancelled and their stock returned.
+    "orders-expire-unpaid": {
+        "task": "orders.expire_unpaid",
+        "schedule": crontab(minute="*"),
+    },
+    # Refunds whose task was lost (or whose provider failed) are paid again.
+    "orders-sweep-refunds": {
+        "task": "orders.sweep_refunds",
+        "schedule": crontab(minute="*/5"),
+    },
+    # Idempotency keys are kept 24 hours, then forgotten.
+    "orders-purge-idempotency-keys": {
+        "task": "orders.purge_idempotency_keys",
+        "schedule": crontab(minute=17),
+    },
 }
 
 # --- Domain defaults --------------------------------------------------------
 # The host printed in shelf QR codes; the app opens /q/<store>/<sku> on it.
 HEMA_QR_BASE_URL = env.str("HEMA_QR_BASE_URL", default="http://localhost:8000")
+
+# Store weather for pricing (inventory/weather.py). "fixed" serves the same
+# weather every hour (HEMA_WEATHER_FIXED: condition,°C,mm) and needs no network:
+# the embedded default and the demo. Production uses "open-meteo" (no key).
+HEMA_WEATHER_PROVIDER = env.str("HEMA_WEATHER_PROVIDER", default="fixed")
+HEMA_WEATHER_FIXED = env.str("HEMA_WEATHER_FIXED", default="clear,18.0,0.0")
+HEMA_OPEN_METEO_URL = env.str(
+    "HEMA_OPEN_METEO_URL", default="https://api.open-meteo.com/v1/forecast"
+)
+HEMA_WEATHER_TIMEOUT_SECONDS = env.float("HEMA_WEATHER_TIMEOUT_SECONDS", default=5.0)
+HEMA_WEATHER_RETRIES = env.int("HEMA_WEATHER_RETRIES", default=2)
+HEMA_WEATHER_CACHE_SECONDS = env.int("HEMA_WEATHER_CACHE_SECONDS", default=600)
+
+# Tax rates by product tax class; shelf prices include tax.
+HEMA_TAX_RATES = {"standard": "0.13", "reduced": "0.09", "zero": "0"}
+# Unpaid checkouts hold their stock this long.
+HEMA_CHECKOUT_HOLD_MINUTES = env.int("HEMA_CHECKOUT_HOLD_MINUTES", default=15)
+# Carts left alone this long expire.
+HEMA_CART_TTL_HOURS = env.int("HEMA_CART_TTL_HOURS", default=24)
+# External payment providers: name -> webhook signing secret. The "sandbox"
+# provider exists only while DEBUG, for the demo and the tests.
+HEMA_PAYMENT_PROVIDERS = env.dict("HEMA_PAYMENT_PROVIDERS", default={})
+if DEBUG:
+    HEMA_PAYMENT_PROVIDERS.setdefault("sandbox", "sandbox-webhook-secret")
+HEMA_WEBHOOK_TOLERANCE_SECONDS = 300
 
 # --- Logging ----------------------------------------------------------------
 LOGGING = {
@@ -222,5 +288,10 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 30)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading binds the domain and every subdomain to HTTPS in browsers for
+        # months and is slow to undo: the domain's owner opts in with
+        # SECURE_HSTS_PRELOAD=True, so Django's reminder (W021) is not a failure.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"

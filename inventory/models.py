@@ -411,3 +411,8 @@ class StockMovement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.store_product_id} on_hand {self.on_hand_delta:+}"
+
+
+# Weather is defined in its own module (providers beside the table); import it
+# here so that Django registers the model with the inventory app.
+from inventory.weather import StoreWeather  # noqa: E402, F401

@@ -50,6 +50,7 @@ python manage.py collectstatic --noinput --verbosity 0
 say "static files collected into staticfiles/"
 if [[ "${SEED_DEMO:-0}" == "1" ]]; then
     python manage.py seed_demo
+    python manage.py seed_demo_prices
 fi
 
 mkdir -p var/serve
