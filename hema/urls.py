@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import (
     SpectacularAPIView,
-    SpectacularRedocView,
     SpectacularSwaggerView,
 )
 
@@ -10,16 +9,19 @@ from hema.api import router
 from hema.health import healthz
 from inventory.urls import qr_urlpatterns
 from inventory.urls import urlpatterns as inventory_urls
+from orders.urls import urlpatterns as orders_urls
 from pricing.urls import urlpatterns as pricing_urls
 
-api_v1 = [*inventory_urls, *pricing_urls, *router.urls]
+api_v1 = [*inventory_urls, *pricing_urls, *orders_urls, *router.urls]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("healthz", healthz, name="healthz"),
     *qr_urlpatterns,
 ]
+
+# Unknown URLs under /api/ answer in the API's error shape (hema.api.not_found).
+handler404 = "hema.api.not_found"

@@ -53,7 +53,9 @@ def test_a_bad_location_is_refused_naming_the_field(api_client, store, params, f
     assert field in body["extra"]["fields"]
 
 
-def test_catalogue_shows_online_availability_and_filters(api_client, make_store_product):
+def test_catalogue_shows_online_availability_and_filters(
+    api_client, make_store_product
+):
     seafood = CategoryFactory(slug="seafood", name="Seafood")
     prawns = make_store_product(
         product=ProductFactory(name="Tiger prawns", category=seafood),
