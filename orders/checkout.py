@@ -3,6 +3,8 @@
 Everything of one checkout is one transaction: the order, its lines, the stock
 reservation (app) or the in-store sale, the payment and the cart's closing. A
 wallet too low, a short line or a cart checked out twice leaves nothing behind.
+Locks are taken cart first, then the wallet (when it pays), then stock rows in
+primary-key order.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ from orders.models import (
     Payment,
 )
 from orders.numbering import order_number_next
-from orders.payments import gateway_get, order_pay
+from orders.payments import WALLET, gateway_get, order_pay
 from orders.tax import money, tax_included, tax_rate_for
+from orders.wallet import wallet_lock
 
 
 @dataclass
@@ -190,6 +193,8 @@ def checkout_app(
     number = order_number_next(store=cart.store, at=now)
     with transaction.atomic():
         cart = cart_get(member=member, cart_uuid=cart_uuid, for_update=True)
+        if payment_method == WALLET:
+            wallet_lock(member=member)  # before the stock rows: see wallet_lock
         order, lines, _ = _order_create(
             cart=cart,
             member=member,

@@ -32,6 +32,8 @@ from orders.models import IdempotencyKey, IdempotencyState
 
 HEADER = "Idempotency-Key"
 KEEP_FOR = dt.timedelta(hours=24)
+# Longer than the web server's request timeout (gunicorn: 60 s) by a wide margin.
+ABANDONED_AFTER = dt.timedelta(minutes=10)
 MAX_KEY_LENGTH = 255
 
 
@@ -39,6 +41,15 @@ def _fingerprint(request: Request) -> str:
     body = json.dumps(request.data, sort_keys=True, default=str)
     raw = f"{request.method} {request.path}\n{body}"
     return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _abandoned(record: IdempotencyKey) -> bool:
+    """In progress for longer than any request may run: its process died, and
+    its transaction with it, so the retry may run again."""
+    return (
+        record.state == IdempotencyState.IN_PROGRESS
+        and record.created_at < timezone.now() - ABANDONED_AFTER
+    )
 
 
 def _claim(user: Any, key: str, fingerprint: str) -> IdempotencyKey | None:
@@ -58,9 +69,14 @@ def _claim(user: Any, key: str, fingerprint: str) -> IdempotencyKey | None:
                 )
         except IntegrityError:
             earlier = IdempotencyKey.objects.filter(user=user, key=key).first()
-            if earlier is not None:
-                return earlier
-            continue
+            if earlier is None:
+                continue
+            if _abandoned(earlier):
+                IdempotencyKey.objects.filter(
+                    pk=earlier.pk, state=IdempotencyState.IN_PROGRESS
+                ).delete()
+                continue
+            return earlier
         return None
     raise IdempotencyKeyInFlight(
         "Another request with this key is starting and ending; retry later.",

@@ -194,6 +194,27 @@ def refund_create(
     return refund
 
 
+def refund_outside_total(
+    *, order: Order, payment: Payment, amount: Decimal, reason: str
+) -> Refund:
+    """Give back money a payment took beyond what it pays of the order's total.
+
+    A provider payment is fixed when it starts; when lines fall short before it
+    arrives, or the order was paid another way meanwhile, part or all of it was
+    never part of the order's total, so it does not count against what is left to
+    refund. Caller holds a transaction with the order locked; the refund is paid
+    by the task after commit, like every other.
+    """
+    refund = Refund.objects.create(
+        order=order, payment=payment, amount=money(Decimal(amount)), reason=reason
+    )
+    _record(order, order.state, order.state, None, f"refund {refund.amount}: {reason}")
+    from orders.tasks import pay_refund_task
+
+    transaction.on_commit(lambda: pay_refund_task.delay(refund.pk))
+    return refund
+
+
 def _release_lines(order: Order, actor: Any) -> None:
     reservations = Reservation.objects.filter(
         order_line__order=order, state=ReservationState.HELD
@@ -204,7 +225,21 @@ def _release_lines(order: Order, actor: Any) -> None:
 
 @transaction.atomic
 def order_cancel(*, order: Order, actor: Any = None, reason: str = "") -> Order:
-    """Cancel before picking: the stock goes back, a paid order is refunded in full."""
+    """Cancel before picking: the stock goes back, a paid order is refunded in full.
+
+    Locks the stock rows the order holds (primary-key order) before the order row:
+    a sale that finds the shelf short holds its stock row and then locks the
+    orders it shorts, so the other way round the two could deadlock.
+    """
+    held = Reservation.objects.filter(
+        order_line__order_id=order.pk, state=ReservationState.HELD
+    ).values("store_product_id")
+    list(
+        StoreProduct.objects.select_for_update()
+        .filter(pk__in=held)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     order = Order.objects.select_for_update().get(pk=order.pk)
     was_paid = order.state == S.PAID
     order_transition(order=order, to_state=S.CANCELLED, actor=actor, note=reason)
@@ -327,6 +362,9 @@ def order_line_short(*, line: OrderLine, actor: Any = None) -> OrderLine | None:
         _record(
             order, order.state, order.state, actor, f"{line.sku} short before payment"
         )
+        if not order.lines.filter(state=OrderLineState.OPEN).exists():
+            # Nothing left to sell: the order cannot be paid any more.
+            order_cancel(order=order, actor=actor, reason="every line short")
         return None
     substitute = None
     if line.substitution == SubstitutionPreference.ALLOW:

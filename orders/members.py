@@ -76,8 +76,8 @@ def address_add(
 
 def address_remove(*, member: Member, address_id: Any) -> None:
     """Retire one of the member's own addresses; another member's does not exist."""
-    updated = Address.objects.filter(member=member, pk=address_id, is_active=True).update(
-        is_active=False
-    )
+    updated = Address.objects.filter(
+        member=member, pk=address_id, is_active=True
+    ).update(is_active=False)
     if not updated:
         raise AddressNotFound("No such address.", {"field": "address_id"})

@@ -375,6 +375,8 @@ class PaymentState(models.TextChoices):
     PENDING = "pending", "Pending"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    # Money that arrived for an order already paid another way: refunded in full.
+    DUPLICATE = "duplicate", "Paid twice (refunded)"
 
 
 class Payment(TimeStampedModel):

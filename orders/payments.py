@@ -37,7 +37,12 @@ from orders.errors import (
     PaymentMethodUnknown,
     WebhookRejected,
 )
-from orders.lifecycle import order_cancel, order_transition, refund_create
+from orders.lifecycle import (
+    order_cancel,
+    order_transition,
+    refund_create,
+    refund_outside_total,
+)
 from orders.models import (
     Member,
     Order,
@@ -51,7 +56,7 @@ from orders.models import (
     WalletEntryKind,
     WebhookEvent,
 )
-from orders.wallet import wallet_credit, wallet_debit
+from orders.wallet import wallet_credit, wallet_debit, wallet_lock
 
 logger = logging.getLogger(__name__)
 WALLET = "wallet"
@@ -163,9 +168,11 @@ def _new_reference(prefix: str) -> str:
 
 
 def _payment_mark_succeeded(payment: Payment) -> bool:
-    updated = Payment.objects.filter(pk=payment.pk, state=PaymentState.PENDING).update(
-        state=PaymentState.SUCCEEDED, succeeded_at=timezone.now()
-    )
+    """Pending, or reported failed earlier: a provider may report a failed
+    attempt and then the retry that took the money; the money wins."""
+    updated = Payment.objects.filter(
+        pk=payment.pk, state__in=[PaymentState.PENDING, PaymentState.FAILED]
+    ).update(state=PaymentState.SUCCEEDED, succeeded_at=timezone.now())
     payment.state = PaymentState.SUCCEEDED
     return bool(updated)
 
@@ -233,6 +240,8 @@ def order_pay(*, order: Order, method: str, member: Member) -> Payment:
             f"Order {order.number} is {order.state}, not awaiting payment.",
             {"field": "order", "state": order.state},
         )
+    if isinstance(gateway, WalletGateway):
+        wallet_lock(member=member)  # before any stock row: see wallet_lock
     if order.channel == "app":
         _reservations_ensure(order)
     payment = Payment.objects.create(
@@ -272,17 +281,35 @@ def top_up_start(*, member: Member, amount: Decimal, method: str) -> Payment:
 
 
 def _payment_succeeded_from_provider(payment: Payment) -> None:
-    if not _payment_mark_succeeded(payment):
-        return  # already settled: a retried webhook under another event id
+    """The provider took the money. Caller holds the payment's row lock."""
     if payment.purpose == PaymentPurpose.TOP_UP:
-        wallet_credit(
-            member=payment.member,
-            amount=payment.amount,
-            kind=WalletEntryKind.TOP_UP,
-            reference=payment.provider_reference,
-        )
+        if _payment_mark_succeeded(payment):
+            wallet_credit(
+                member=payment.member,
+                amount=payment.amount,
+                kind=WalletEntryKind.TOP_UP,
+                reference=payment.provider_reference,
+            )
         return
     order = Order.objects.select_for_update().get(pk=payment.order_id)
+    if payment.state not in (PaymentState.PENDING, PaymentState.FAILED):
+        return  # already settled: a retried webhook under another event id
+    if order.payments.filter(
+        purpose=PaymentPurpose.ORDER, state=PaymentState.SUCCEEDED
+    ).exists():
+        # Paid another way meanwhile (the wallet, or a second provider payment):
+        # this money is extra and goes back in full; the order stays as it is.
+        Payment.objects.filter(pk=payment.pk).update(
+            state=PaymentState.DUPLICATE, succeeded_at=timezone.now()
+        )
+        refund_outside_total(
+            order=order,
+            payment=payment,
+            amount=payment.amount,
+            reason="paid twice: the order was already paid",
+        )
+        return
+    _payment_mark_succeeded(payment)
     try:
         if order.channel == "app":
             _reservations_ensure(order)
@@ -295,8 +322,19 @@ def _payment_succeeded_from_provider(payment: Payment) -> None:
             order = order_cancel(
                 order=order, reason="paid when it could no longer be served"
             )
-        refund_create(
-            order=order, amount=payment.amount, reason=f"cannot fulfil: {exc}"
+        reason = f"cannot fulfil: {exc}"
+        within_total = min(payment.amount, order.total - order.refunded_total)
+        if within_total > 0:
+            refund_create(order=order, amount=within_total, reason=reason)
+        beyond_total = payment.amount - within_total
+    else:
+        # The amount was fixed when the payment started; lines found short since
+        # made the total smaller, and what the payment took beyond it goes back.
+        reason = "lines short before the payment arrived"
+        beyond_total = payment.amount - order.total
+    if beyond_total > 0:
+        refund_outside_total(
+            order=order, payment=payment, amount=beyond_total, reason=reason
         )
 
 

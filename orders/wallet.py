@@ -18,6 +18,16 @@ def wallet_for(member: Member) -> Wallet:
     return wallet
 
 
+def wallet_lock(*, member: Member) -> Wallet:
+    """Lock the member's wallet row for the rest of the caller's transaction.
+
+    A payment from the wallet takes this lock before any stock row, so that an
+    app checkout (which reserves stock) and an in-store payment (which sells it)
+    from the same wallet always lock in the same order and cannot deadlock.
+    """
+    return Wallet.objects.select_for_update().get(pk=wallet_for(member).pk)
+
+
 @transaction.atomic
 def wallet_debit(*, member: Member, amount: Decimal, reference: str) -> WalletEntry:
     wallet = wallet_for(member)

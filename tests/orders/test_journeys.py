@@ -78,7 +78,7 @@ def test_app_journey_from_sign_up_to_a_paid_order(store, stocked):
 
 
 def test_in_store_journey_scan_pay_and_carry_out(store, stocked):
-    apples, salmon = stocked
+    apples, _ = stocked
     client = sign_up(APIClient(), email="Shopper@Example.com")
     top_up(client, "100.00")
     cart = client.post(
