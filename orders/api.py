@@ -282,60 +282,55 @@ def _checkout_response(result: checkout.CheckoutResult) -> Response:
     return Response(body, status=status.HTTP_201_CREATED)
 
 
-class CheckoutApi(APIView):
+CHECKOUT_RESPONSES = {
+    201: CheckoutOutput,
+    402: _error("Wallet balance too low"),
+    404: _error("No such cart"),
+    **IDEMPOTENCY_ERRORS,
+}
+
+
+class _CartPaymentApi(APIView):
+    """Turn a cart into a paid (or pending) order with one checkout service."""
+
+    checkout_service = staticmethod(checkout.checkout_app)
+
+    def post(self, request: Request, cart_uuid: str) -> Response:
+        data = CheckoutInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        member = _member(request)
+        result = self.checkout_service(
+            member=member,
+            cart_uuid=cart_uuid,
+            fulfilment_mode=data.validated_data["fulfilment_mode"],
+            payment_method=data.validated_data["payment_method"],
+            address=_address(member, data.validated_data.get("address_id")),
+        )
+        return _checkout_response(result)
+
+
+class CheckoutApi(_CartPaymentApi):
     """App checkout: reserve, promise and pay in one step."""
 
     @extend_schema(
-        request=CheckoutInput,
-        parameters=[IDEMPOTENCY],
-        responses={
-            201: CheckoutOutput,
-            402: _error("Wallet balance too low"),
-            404: _error("No such cart"),
-            **IDEMPOTENCY_ERRORS,
-        },
+        request=CheckoutInput, parameters=[IDEMPOTENCY], responses=CHECKOUT_RESPONSES
     )
     @idempotent
     def post(self, request: Request, cart_uuid: str) -> Response:
-        data = CheckoutInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        member = _member(request)
-        result = checkout.checkout_app(
-            member=member,
-            cart_uuid=cart_uuid,
-            fulfilment_mode=data.validated_data["fulfilment_mode"],
-            payment_method=data.validated_data["payment_method"],
-            address=_address(member, data.validated_data.get("address_id")),
-        )
-        return _checkout_response(result)
+        return super().post(request, cart_uuid)
 
 
-class InStorePayApi(APIView):
+class InStorePayApi(_CartPaymentApi):
     """Pay an in-store cart; lines past their price hold are re-priced and listed."""
 
+    checkout_service = staticmethod(checkout.checkout_in_store)
+
     @extend_schema(
-        request=CheckoutInput,
-        parameters=[IDEMPOTENCY],
-        responses={
-            201: CheckoutOutput,
-            402: _error("Wallet balance too low"),
-            404: _error("No such cart"),
-            **IDEMPOTENCY_ERRORS,
-        },
+        request=CheckoutInput, parameters=[IDEMPOTENCY], responses=CHECKOUT_RESPONSES
     )
     @idempotent
     def post(self, request: Request, cart_uuid: str) -> Response:
-        data = CheckoutInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        member = _member(request)
-        result = checkout.checkout_in_store(
-            member=member,
-            cart_uuid=cart_uuid,
-            fulfilment_mode=data.validated_data["fulfilment_mode"],
-            payment_method=data.validated_data["payment_method"],
-            address=_address(member, data.validated_data.get("address_id")),
-        )
-        return _checkout_response(result)
+        return super().post(request, cart_uuid)
 
 
 # --- Orders -----------------------------------------------------------------------

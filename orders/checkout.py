@@ -153,6 +153,64 @@ def _order_create(
     return order, order_lines, repriced
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """What a checkout settles before its transaction: the promise and a number."""
+
+    address: Address | None
+    promise: Quote | None
+    number: str
+
+
+_MODES = {
+    Channel.APP: (
+        (FulfilmentMode.DELIVERY, FulfilmentMode.PICKUP),
+        "An app order is delivered or picked up.",
+        "This is an in-store cart: pay it at /pay/.",
+    ),
+    Channel.IN_STORE: (
+        (FulfilmentMode.CARRY_OUT, FulfilmentMode.DELIVERY),
+        "In store, the goods are carried out or delivered home.",
+        "This is an app cart: use checkout.",
+    ),
+}
+
+
+def _prepare(
+    *,
+    channel: str,
+    member: Member,
+    cart_uuid: Any,
+    fulfilment_mode: str,
+    payment_method: str,
+    address: Address | None,
+    now: dt.datetime,
+) -> _Prepared:
+    """Refuse what can be refused without a lock, quote the promise (coverage
+    included) and take an order number (its own short transaction)."""
+    modes, wrong_mode, wrong_channel = _MODES[channel]
+    if fulfilment_mode not in modes:
+        raise InvalidCartOperation(
+            wrong_mode, {"field": "fulfilment_mode", "allowed": list(modes)}
+        )
+    gateway_get(payment_method)
+    cart = cart_get(member=member, cart_uuid=cart_uuid)
+    if cart.channel != channel:
+        raise InvalidCartOperation(wrong_channel, {"field": "cart"})
+    address = _address_for(member, fulfilment_mode, address)
+    promise = None
+    if address is not None:
+        promise = quote(
+            store=cart.store,
+            latitude=address.latitude,
+            longitude=address.longitude,
+            line_count=cart.lines.count(),
+            at=now,
+        )
+    number = order_number_next(store=cart.store, at=now)
+    return _Prepared(address=address, promise=promise, number=number)
+
+
 def checkout_app(
     *,
     member: Member,
@@ -169,28 +227,15 @@ def checkout_app(
     hold lapses and the order is cancelled).
     """
     now = now or timezone.now()
-    if fulfilment_mode not in (FulfilmentMode.DELIVERY, FulfilmentMode.PICKUP):
-        raise InvalidCartOperation(
-            "An app order is delivered or picked up.",
-            {"field": "fulfilment_mode", "allowed": ["delivery", "pickup"]},
-        )
-    gateway_get(payment_method)
-    cart = cart_get(member=member, cart_uuid=cart_uuid)
-    if cart.channel != Channel.APP:
-        raise InvalidCartOperation(
-            "This is an in-store cart: pay it at /pay/.", {"field": "cart"}
-        )
-    address = _address_for(member, fulfilment_mode, address)
-    promise = None
-    if address is not None:
-        promise = quote(
-            store=cart.store,
-            latitude=address.latitude,
-            longitude=address.longitude,
-            line_count=cart.lines.count(),
-            at=now,
-        )
-    number = order_number_next(store=cart.store, at=now)
+    prepared = _prepare(
+        channel=Channel.APP,
+        member=member,
+        cart_uuid=cart_uuid,
+        fulfilment_mode=fulfilment_mode,
+        payment_method=payment_method,
+        address=address,
+        now=now,
+    )
     with transaction.atomic():
         cart = cart_get(member=member, cart_uuid=cart_uuid, for_update=True)
         if payment_method == WALLET:
@@ -199,16 +244,16 @@ def checkout_app(
             cart=cart,
             member=member,
             mode=fulfilment_mode,
-            address=address,
-            promise=promise,
-            number=number,
+            address=prepared.address,
+            promise=prepared.promise,
+            number=prepared.number,
             now=now,
         )
         reservations = stock_reserve(
             lines=[
                 ReservationLine(line.store_product, line.quantity) for line in lines
             ],
-            reference=number,
+            reference=prepared.number,
             reserved_until=order.payment_due_at,
         )
         by_product = {r.store_product_id: r for r in reservations}
@@ -218,7 +263,7 @@ def checkout_app(
         _close_cart(cart)
         payment = order_pay(order=order, method=payment_method, member=member)
     order.refresh_from_db()
-    return CheckoutResult(order=order, payment=payment, quote=promise)
+    return CheckoutResult(order=order, payment=payment, quote=prepared.promise)
 
 
 def checkout_in_store(
@@ -235,42 +280,29 @@ def checkout_in_store(
     the count through the in-store sale once paid (never refused for stock).
     """
     now = now or timezone.now()
-    if fulfilment_mode not in (FulfilmentMode.CARRY_OUT, FulfilmentMode.DELIVERY):
-        raise InvalidCartOperation(
-            "In store, the goods are carried out or delivered home.",
-            {"field": "fulfilment_mode", "allowed": ["carry_out", "delivery"]},
-        )
-    gateway_get(payment_method)
-    cart = cart_get(member=member, cart_uuid=cart_uuid)
-    if cart.channel != Channel.IN_STORE:
-        raise InvalidCartOperation(
-            "This is an app cart: use checkout.", {"field": "cart"}
-        )
-    address = _address_for(member, fulfilment_mode, address)
-    promise = None
-    if address is not None:
-        promise = quote(
-            store=cart.store,
-            latitude=address.latitude,
-            longitude=address.longitude,
-            line_count=cart.lines.count(),
-            at=now,
-        )
-    number = order_number_next(store=cart.store, at=now)
+    prepared = _prepare(
+        channel=Channel.IN_STORE,
+        member=member,
+        cart_uuid=cart_uuid,
+        fulfilment_mode=fulfilment_mode,
+        payment_method=payment_method,
+        address=address,
+        now=now,
+    )
     with transaction.atomic():
         cart = cart_get(member=member, cart_uuid=cart_uuid, for_update=True)
         order, _, repriced = _order_create(
             cart=cart,
             member=member,
             mode=fulfilment_mode,
-            address=address,
-            promise=promise,
-            number=number,
+            address=prepared.address,
+            promise=prepared.promise,
+            number=prepared.number,
             now=now,
         )
         _close_cart(cart)
         payment = order_pay(order=order, method=payment_method, member=member)
     order.refresh_from_db()
     return CheckoutResult(
-        order=order, payment=payment, quote=promise, repriced=repriced
+        order=order, payment=payment, quote=prepared.promise, repriced=repriced
     )
