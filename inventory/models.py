@@ -326,11 +326,16 @@ class ReservationState(models.TextChoices):
 class Reservation(TimeStampedModel):
     """Units an online order holds until they are picked, released or found short."""
 
+    # Indexed by (store_product, state) below; a second index would only slow
+    # every reservation down.
     store_product = models.ForeignKey(
-        StoreProduct, on_delete=models.PROTECT, related_name="reservations"
+        StoreProduct,
+        on_delete=models.PROTECT,
+        related_name="reservations",
+        db_index=False,
     )
     quantity = models.DecimalField(**QUANTITY)
-    reference = models.CharField(max_length=64, db_index=True)
+    reference = models.CharField(max_length=64)
     reserved_until = models.DateTimeField(null=True, blank=True)
     state = models.CharField(
         max_length=16, choices=ReservationState.choices, default=ReservationState.HELD
@@ -377,8 +382,9 @@ class StockMovement(models.Model):
     counts; sale rows carry the unit price charged, which the sales history uses.
     """
 
+    # Indexed by (store_product, created_at) below.
     store_product = models.ForeignKey(
-        StoreProduct, on_delete=models.PROTECT, related_name="movements"
+        StoreProduct, on_delete=models.PROTECT, related_name="movements", db_index=False
     )
     kind = models.CharField(max_length=16, choices=MovementKind.choices)
     on_hand_delta = models.DecimalField(**QUANTITY, default=Decimal("0.000"))
@@ -386,12 +392,15 @@ class StockMovement(models.Model):
     unit_price = models.DecimalField(**MONEY, null=True, blank=True)
     reference = models.CharField(max_length=64, blank=True, db_index=True)
     reason = models.CharField(max_length=255, blank=True)
+    # The ledger is written on every sale and reservation and read by product and
+    # time: no index of its own for the actor or the reservation.
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     reservation = models.ForeignKey(
         Reservation,
@@ -399,6 +408,7 @@ class StockMovement(models.Model):
         null=True,
         blank=True,
         related_name="movements",
+        db_index=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -406,7 +416,6 @@ class StockMovement(models.Model):
         ordering = ("-created_at", "-pk")
         indexes = [
             models.Index(fields=["store_product", "created_at"]),
-            models.Index(fields=["kind", "created_at"]),
         ]
 
     def __str__(self) -> str:

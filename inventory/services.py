@@ -17,6 +17,7 @@ Rules kept here (and backed by the constraints in ``models.py``):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -411,6 +412,15 @@ RETURNING reservation_id
 """
 
 
+@functools.cache
+def _reserve_one_sql() -> str:
+    return _RESERVE_ONE_SQL.format(
+        store_product=StoreProduct._meta.db_table,
+        reservation=Reservation._meta.db_table,
+        movement=StockMovement._meta.db_table,
+    )
+
+
 def _reserve_one_in_one_statement(
     *,
     store_product: StoreProduct,
@@ -424,11 +434,7 @@ def _reserve_one_in_one_statement(
     None when the UPDATE matched no row, that is, not enough available online.
     """
     now = timezone.now()
-    sql = _RESERVE_ONE_SQL.format(
-        store_product=StoreProduct._meta.db_table,
-        reservation=Reservation._meta.db_table,
-        movement=StockMovement._meta.db_table,
-    )
+    sql = _reserve_one_sql()
     params = {
         "quantity": quantity,
         "store_product_id": store_product.pk,
