@@ -4,6 +4,8 @@ Online availability is ``on_hand - reserved - online_buffer`` (never below zero)
 computed in the query so that the filter and the ordering can use it.
 """
 
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import DecimalField, ExpressionWrapper, F, Q, QuerySet, Value
 from django.db.models.functions import Greatest
 from django_filters import rest_framework as filters
@@ -31,11 +33,40 @@ def catalogue_for(*, store_code: str) -> QuerySet[StoreProduct]:
     )
 
 
+class StrictBooleanField(forms.NullBooleanField):
+    """``true``/``false`` (or ``1``/``0``); empty means "either". Anything else is
+    refused: django-filter's own boolean quietly ignores ``?in_stock=maybe``, so
+    the app would list what is out of stock as if it had asked for nothing."""
+
+    TRUE = frozenset({"true", "1"})
+    FALSE = frozenset({"false", "0"})
+
+    def to_python(self, value) -> bool | None:
+        if value is None or value == "":
+            return None
+        text = str(value).strip().lower()
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise ValidationError("Use true or false.", code="invalid")
+
+
+class StrictBooleanFilter(filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+    def __init__(self, *args, **kwargs) -> None:
+        # The raw text reaches the field (django-filter's BooleanWidget would
+        # turn every unknown value into "either" before the field sees it).
+        kwargs.setdefault("widget", forms.TextInput)
+        super().__init__(*args, **kwargs)
+
+
 class CatalogueFilter(filters.FilterSet):
     search = filters.CharFilter(method="filter_search", max_length=100)
     category = filters.CharFilter(field_name="product__category__slug")
-    in_stock = filters.BooleanFilter(method="filter_in_stock")
-    daily_fresh = filters.BooleanFilter(field_name="product__is_daily_fresh")
+    in_stock = StrictBooleanFilter(method="filter_in_stock")
+    daily_fresh = StrictBooleanFilter(field_name="product__is_daily_fresh")
 
     class Meta:
         model = StoreProduct

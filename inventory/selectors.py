@@ -13,6 +13,9 @@ from inventory.qr import parse_scan_code
 
 def store_get(*, code: str) -> Store:
     try:
+        # No code holds a NUL, and PostgreSQL refuses one in a parameter.
+        if "\x00" in code:
+            raise Store.DoesNotExist
         return Store.objects.get(code=code.upper(), is_active=True)
     except Store.DoesNotExist:
         raise StoreNotFound(
@@ -22,6 +25,8 @@ def store_get(*, code: str) -> Store:
 
 def store_product_get(*, store: Store, sku: str) -> StoreProduct:
     try:
+        if "\x00" in sku:
+            raise StoreProduct.DoesNotExist
         return StoreProduct.objects.select_related("product__category", "store").get(
             store=store, product__sku=sku, is_active=True
         )

@@ -1,4 +1,4 @@
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -9,7 +9,8 @@ from inventory.models import Store, StoreProduct
 class CoordinateField(serializers.DecimalField):
     """Latitude or longitude in degrees, rounded to 6 places (about 10 cm).
 
-    Phones send more digits than that; rounding beats refusing them.
+    Phones send more digits than that; rounding beats refusing them. A number
+    too large to round (``1e400``) is refused like any other bad number.
     """
 
     def __init__(self, *, limit: int, **kwargs) -> None:
@@ -22,7 +23,11 @@ class CoordinateField(serializers.DecimalField):
         )
 
     def validate_precision(self, value: Decimal) -> Decimal:
-        return super().validate_precision(value.quantize(Decimal("0.000001")))
+        try:
+            rounded = value.quantize(Decimal("0.000001"))
+        except InvalidOperation:
+            self.fail("max_digits", max_digits=self.max_digits)
+        return super().validate_precision(rounded)
 
 
 class LocationQuery(serializers.Serializer):

@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 ZERO = Decimal("0.000")
 QUANTITY_STEP = Decimal("0.001")
+MAX_QUANTITY = Decimal("1000000000")  # what the quantity columns can hold
 
 
 # --- Quantities --------------------------------------------------------------
@@ -76,6 +77,11 @@ def parse_quantity(
             f"{field} must be {'zero or more' if allow_zero else 'more than zero'}.",
             {"field": field, "value": str(value)},
         )
+    if value >= MAX_QUANTITY:
+        # Before quantizing: 1e30 has no room for three decimal places.
+        raise InvalidQuantity(
+            f"{field} is too large.", {"field": field, "max": str(MAX_QUANTITY)}
+        )
     if value != value.quantize(QUANTITY_STEP):
         raise InvalidQuantity(
             f"{field} has more than three decimal places.",
@@ -86,8 +92,6 @@ def parse_quantity(
             f"{product.sku} is sold by the piece: {field} must be a whole number.",
             {"field": field, "value": str(value), "sku": product.sku},
         )
-    if value >= Decimal("1000000000"):
-        raise InvalidQuantity(f"{field} is too large.", {"field": field})
     return value.quantize(QUANTITY_STEP)
 
 
@@ -598,6 +602,12 @@ def reservation_release(
             reservation.state = ReservationState.RELEASED
             return reservation
         raise
+    _give_back(reservation, actor=actor, reason=reason)
+    return reservation
+
+
+def _give_back(reservation: Reservation, *, actor: Any, reason: str) -> None:
+    """The units of a reservation just moved to released return to the shelf."""
     StoreProduct.objects.filter(pk=reservation.store_product_id).update(
         reserved=F("reserved") - reservation.quantity
     )
@@ -610,7 +620,25 @@ def reservation_release(
         actor=actor,
         reservation=reservation,
     )
-    return reservation
+
+
+@transaction.atomic
+def _release_if_expired(*, reservation: Reservation, now: dt.datetime) -> bool:
+    """Release a hold only if it is still held *and* still expired.
+
+    The claim is one conditional UPDATE on both, so an order paid after the sweep
+    loaded its list (payment clears ``reserved_until``) keeps its units. Locks the
+    store product first, like every service.
+    """
+    _lock_store_product(reservation.store_product_id)
+    updated = Reservation.objects.filter(
+        pk=reservation.pk, state=ReservationState.HELD, reserved_until__lt=now
+    ).update(state=ReservationState.RELEASED, updated_at=timezone.now())
+    if not updated:
+        return False
+    reservation.state = ReservationState.RELEASED
+    _give_back(reservation, actor=None, reason="expired unpaid")
+    return True
 
 
 @transaction.atomic
@@ -675,8 +703,8 @@ def reservations_release_expired(
 ) -> int:
     """Release held reservations whose ``reserved_until`` has passed.
 
-    Each in its own short transaction; one already picked or released in the
-    meantime is skipped. Returns how many were released.
+    Each in its own short transaction; one picked, released or paid (its expiry
+    cleared) in the meantime is skipped. Returns how many were released.
     """
     now = now or timezone.now()
     expired = list(
@@ -684,14 +712,9 @@ def reservations_release_expired(
             state=ReservationState.HELD, reserved_until__lt=now
         ).select_related("store_product__product")[:limit]
     )
-    released = 0
-    for reservation in expired:
-        try:
-            reservation_release(reservation=reservation, reason="expired unpaid")
-        except ReservationNotHeld:
-            continue
-        released += 1
-    return released
+    return sum(
+        _release_if_expired(reservation=reservation, now=now) for reservation in expired
+    )
 
 
 def reservations_confirm(*, reservations: Sequence[Reservation]) -> int:

@@ -2,7 +2,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from inventory.errors import InsufficientStock, InvalidQuantity, ReservationNotHeld
@@ -20,6 +20,7 @@ from inventory.services import (
     reservation_mark_short,
     reservation_pick,
     reservation_release,
+    reservations_confirm,
     reservations_release_expired,
     stock_correct,
     stock_receive,
@@ -76,6 +77,8 @@ def test_receive_of_a_perishable_creates_a_lot_with_its_best_before(salmon):
         ("abc", "must be a number"),
         ("NaN", "must be a number"),
         ("1.0001", "three decimal places"),
+        ("1e30", "too large"),
+        ("1e100", "too large"),
     ],
 )
 def test_receive_refuses_bad_quantities_and_changes_nothing(apples, quantity, reason):
@@ -336,3 +339,32 @@ def test_the_database_refuses_a_negative_count_whatever_the_code_does(apples):
         StoreProduct.objects.filter(pk=apples.pk).update(on_hand=-1)
     with pytest.raises(IntegrityError), transaction.atomic():
         StoreProduct.objects.filter(pk=apples.pk).update(reserved=11)
+
+
+def test_a_reservation_paid_while_the_sweep_runs_is_not_released(apples):
+    """The sweep loads the expired holds, then releases them one by one; an order
+    paid in between (its hold cleared) keeps its units."""
+    now = timezone.now()
+    [paid] = stock_reserve(
+        lines=[ReservationLine(apples, 2)],
+        reference="PAID-LATE",
+        reserved_until=now - dt.timedelta(minutes=1),
+    )
+    fired = []
+
+    def pay_before_the_first_store_product_read(execute, sql, params, many, context):
+        if not fired and 'FROM "inventory_storeproduct"' in sql:
+            fired.append(sql)
+            reservations_confirm(reservations=[paid])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(pay_before_the_first_store_product_read):
+        released = reservations_release_expired(now=now)
+
+    assert fired
+    assert released == 0
+    paid.refresh_from_db()
+    apples.refresh_from_db()
+    assert (paid.state, paid.reserved_until) == ("held", None)
+    assert apples.reserved == D("2.000")
+    assert_ledger_matches(apples)
