@@ -66,7 +66,13 @@ def store_product_for(request: HttpRequest, pk: int) -> StoreProduct:
 
 
 class StoreScopedAdmin(admin.ModelAdmin):
-    """Limits rows and store choices to the stores the user manages."""
+    """Limits rows and store choices to the stores the user manages.
+
+    The object-level permissions check the row's store as well as the queryset
+    does: the history screens (django-simple-history) load a row from its
+    history table when the live row is outside the queryset, and would
+    otherwise show and revert another store's rule.
+    """
 
     store_path = "store"
 
@@ -76,6 +82,27 @@ class StoreScopedAdmin(admin.ModelAdmin):
         if allowed is None:
             return queryset
         return queryset.filter(**{f"{self.store_path}__in": allowed})
+
+    def _in_scope(self, request: HttpRequest, obj) -> bool:
+        if obj is None:
+            return True
+        allowed = managed_store_ids(request)
+        return allowed is None or getattr(obj, f"{self.store_path}_id") in allowed
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return super().has_view_permission(request, obj) and self._in_scope(
+            request, obj
+        )
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and self._in_scope(
+            request, obj
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and self._in_scope(
+            request, obj
+        )
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "store":

@@ -38,7 +38,14 @@ def _parse_since(raw: str | None) -> dt.datetime | None:
             "server may be in different time zones.",
             {"field": "since", "value": raw},
         )
-    return since
+    try:
+        # The query and the answer use UTC; 0001-01-01T00:00+01:00 has no UTC.
+        return since.astimezone(dt.UTC)
+    except OverflowError:
+        raise InvalidPriceQuery(
+            "since is outside the calendar once converted to UTC.",
+            {"field": "since", "value": raw},
+        ) from None
 
 
 def _parse_int(

@@ -502,7 +502,9 @@ def price_feed(
     *, store: Store, since: dt.datetime | None = None
 ) -> QuerySet[StoreProduct]:
     """The store's shelf prices, by SKU; with ``since``, only those changed at
-    or after it. Each carries when and how it last changed."""
+    or after it, and those the store added since (their price is new to a label
+    controller though no change row exists). Each carries when and how it last
+    changed."""
     last = PriceChange.objects.filter(store_product=OuterRef("pk")).order_by(
         "-changed_at", "-pk"
     )
@@ -517,10 +519,9 @@ def price_feed(
     )
     if since is not None:
         # The (store, changed_at) index finds the few changes since the last poll.
+        changed = PriceChange.objects.filter(store=store, changed_at__gte=since)
         queryset = queryset.filter(
-            pk__in=PriceChange.objects.filter(
-                store=store, changed_at__gte=since
-            ).values("store_product_id")
+            Q(pk__in=changed.values("store_product_id")) | Q(created_at__gte=since)
         )
     return queryset
 

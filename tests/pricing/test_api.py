@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from inventory.models import StoreProduct
 from inventory.services import stock_receive
 from orders.models import Member, OrderLine
 from pricing.models import PriceChange, RepricingRun, RunState, RunTrigger
@@ -27,7 +28,7 @@ SAT_EVENING = dt.datetime(2025, 6, 7, 10, 20, tzinfo=UTC)  # 18:20 in Shanghai
 @pytest.fixture
 def shelf(store, make_store_product):
     fruit = CategoryFactory(slug="fruit", name="Fruit")
-    return [
+    products = [
         make_store_product(
             product=ProductFactory(sku=sku, name=name, category=fruit),
             list_price=D(list_price),
@@ -39,6 +40,12 @@ def shelf(store, make_store_product):
             ("PER", "Pears", "12.80"),
         ]
     ]
+    # On the shelf before the Saturday these tests price (the feed lists a
+    # product added after ``since`` as new).
+    StoreProduct.objects.filter(pk__in=[sp.pk for sp in products]).update(
+        created_at=SAT_EVENING - dt.timedelta(days=7)
+    )
+    return products
 
 
 def feed(api_client, code="SH01", **params):
