@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from accounts.forms import AdminLoginForm, UserCreationForm
+from accounts.forms import AdminLoginForm, UserChangeForm, UserCreationForm
 from accounts.models import User
 
 # Staff sign in to the admin with their e-mail address or their phone number.
@@ -10,6 +10,7 @@ admin.site.login_form = AdminLoginForm
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
+    form = UserChangeForm
     add_form = UserCreationForm
     ordering = ("email", "phone")
     list_display = ("email", "phone", "full_name", "is_staff", "is_active")

@@ -1,14 +1,14 @@
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import BaseUserCreationForm
+from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 
 from accounts.models import User, normalize_phone
 
 
-class UserCreationForm(BaseUserCreationForm):
-    class Meta:
-        model = User
-        fields = ("email", "phone")
+class LoginFieldsMixin:
+    """E-mail in lower case and the phone as digits (``normalize_phone``): the
+    form log-in compares, so that uniqueness is checked on that form too."""
 
     def clean_phone(self) -> str | None:
         phone = self.cleaned_data.get("phone")
@@ -18,11 +18,23 @@ class UserCreationForm(BaseUserCreationForm):
         email = self.cleaned_data.get("email")
         return email.lower() if email else None
 
+
+class UserCreationForm(LoginFieldsMixin, BaseUserCreationForm):
+    class Meta:
+        model = User
+        fields = ("email", "phone")
+
     def clean(self) -> dict:
         data = super().clean()
         if not data.get("email") and not data.get("phone"):
             raise forms.ValidationError("Give an e-mail address or a phone number.")
         return data
+
+
+class UserChangeForm(LoginFieldsMixin, BaseUserChangeForm):
+    class Meta:
+        model = User
+        fields = "__all__"
 
 
 class AdminLoginForm(AdminAuthenticationForm):
