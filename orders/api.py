@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import generics, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -59,11 +64,13 @@ IDEMPOTENCY = OpenApiParameter(
     description="Unique per attempted action; a retry with the same key and body "
     "replays the first response.",
 )
+SIGNED_IN = {401: _error("Not signed in: send Authorization: Token <token>.")}
 IDEMPOTENCY_ERRORS = {
+    **SIGNED_IN,
     400: _error("Bad input, or the Idempotency-Key header is missing."),
     409: _error(
         "Conflict: stock short, a state that forbids it, or the same key "
-        "still in flight."
+        "still in flight, or a product no longer sold."
     ),
     422: _error("The key was used with another body, or the request cannot be served."),
 }
@@ -116,11 +123,17 @@ class LogInApi(APIView):
 
 
 class ProfileApi(APIView):
-    @extend_schema(responses={200: ProfileOutput})
+    @extend_schema(responses={200: ProfileOutput, **SIGNED_IN})
     def get(self, request: Request) -> Response:
         return Response(ProfileOutput(_member(request)).data)
 
 
+@extend_schema_view(
+    get=extend_schema(responses={200: AddressSerializer(many=True), **SIGNED_IN}),
+    post=extend_schema(
+        responses={201: AddressSerializer, 400: _error("Bad input"), **SIGNED_IN}
+    ),
+)
 class AddressListApi(generics.ListCreateAPIView):
     serializer_class = AddressSerializer
     pagination_class = None
@@ -137,7 +150,7 @@ class AddressListApi(generics.ListCreateAPIView):
 
 
 class AddressDetailApi(APIView):
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, 404: _error("No such address"), **SIGNED_IN})
     def delete(self, request: Request, address_id: int) -> Response:
         members.address_remove(member=_member(request), address_id=address_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -147,7 +160,7 @@ class AddressDetailApi(APIView):
 
 
 class WalletApi(APIView):
-    @extend_schema(responses={200: WalletOutput})
+    @extend_schema(responses={200: WalletOutput, **SIGNED_IN})
     def get(self, request: Request) -> Response:
         wallet = wallet_for(_member(request))
         entries = wallet.entries.all()[:50]
@@ -209,6 +222,7 @@ class CartOpenApi(APIView):
             201: CartOutput,
             400: _error("Bad input"),
             404: _error("No such store"),
+            **SIGNED_IN,
         },
     )
     def post(self, request: Request) -> Response:
@@ -226,7 +240,14 @@ class CartOpenApi(APIView):
 
 
 class CartDetailApi(APIView):
-    @extend_schema(responses={200: CartOutput, 404: _error("No such cart")})
+    @extend_schema(
+        responses={
+            200: CartOutput,
+            404: _error("No such cart"),
+            409: _error("Cart expired or already checked out"),
+            **SIGNED_IN,
+        }
+    )
     def get(self, request: Request, cart_uuid: str) -> Response:
         cart = carts.cart_get(member=_member(request), cart_uuid=cart_uuid)
         return Response(_cart_data(cart))
@@ -240,6 +261,7 @@ class CartLineAddApi(APIView):
             400: _error("Bad quantity or code"),
             404: _error("No such cart or product"),
             409: _error("Cart expired, or not enough stock online"),
+            **SIGNED_IN,
         },
     )
     def post(self, request: Request, cart_uuid: str) -> Response:
@@ -256,8 +278,10 @@ class CartLineDetailApi(APIView):
         request=CartLineUpdateInput,
         responses={
             200: CartLineOutput,
-            400: _error("Bad input"),
-            404: _error("No cart"),
+            400: _error("Bad input, or no such line in this cart"),
+            404: _error("No such cart"),
+            409: _error("Cart expired, or not enough stock online"),
+            **SIGNED_IN,
         },
     )
     def patch(self, request: Request, cart_uuid: str, line_id: int) -> Response:
@@ -267,7 +291,15 @@ class CartLineDetailApi(APIView):
         line = carts.cart_line_update(cart=cart, line_id=line_id, **data.validated_data)
         return Response(CartLineOutput(line).data)
 
-    @extend_schema(responses={204: None, 400: _error("No such line")})
+    @extend_schema(
+        responses={
+            204: None,
+            400: _error("No such line in this cart"),
+            404: _error("No such cart"),
+            409: _error("Cart expired or already checked out"),
+            **SIGNED_IN,
+        }
+    )
     def delete(self, request: Request, cart_uuid: str, line_id: int) -> Response:
         cart = carts.cart_get(member=_member(request), cart_uuid=cart_uuid)
         carts.cart_line_remove(cart=cart, line_id=line_id)
@@ -349,6 +381,15 @@ def _own_order(request: Request, order_id: str) -> Order:
         raise OrderNotFound("No such order.", {"field": "order"}) from None
 
 
+@extend_schema_view(
+    get=extend_schema(
+        responses={
+            200: OrderSummaryOutput(many=True),
+            400: _error("Bad filter"),
+            **SIGNED_IN,
+        }
+    )
+)
 class OrderListApi(generics.ListAPIView):
     """The member's one history across both channels, newest first."""
 
@@ -366,7 +407,9 @@ class OrderListApi(generics.ListAPIView):
 
 
 class OrderDetailApi(APIView):
-    @extend_schema(responses={200: OrderOutput, 404: _error("No such order")})
+    @extend_schema(
+        responses={200: OrderOutput, 404: _error("No such order"), **SIGNED_IN}
+    )
     def get(self, request: Request, order_id: str) -> Response:
         return Response(OrderOutput(_own_order(request, order_id)).data)
 

@@ -16,12 +16,29 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from inventory.errors import InsufficientStock
+from inventory.errors import InsufficientStock, InvalidQuantity
 from inventory.models import Store, StoreProduct
 from inventory.selectors import store_product_for_scan, store_product_get
 from inventory.services import parse_quantity
 from orders.errors import CartExpired, CartNotFound, InvalidCartOperation
 from orders.models import Cart, CartLine, CartState, Channel, Member
+
+# The most one line may hold (pieces, or kilograms when weighed). It keeps every line
+# and its total well inside their columns, which an in-store line (never refused
+# for stock) would otherwise overflow.
+MAX_LINE_QUANTITY = Decimal("9999.000")
+
+
+def _check_line_limit(quantity: Decimal) -> None:
+    if quantity > MAX_LINE_QUANTITY:
+        raise InvalidQuantity(
+            f"A line holds at most {MAX_LINE_QUANTITY}.",
+            {
+                "field": "quantity",
+                "value": str(quantity),
+                "max": str(MAX_LINE_QUANTITY),
+            },
+        )
 
 
 def member_for(user: Any) -> Member:
@@ -119,6 +136,7 @@ def cart_line_add(
         .first()
     )
     total = quantity + (line.quantity if line else 0)
+    _check_line_limit(total)
     if cart.channel == Channel.APP:
         _check_online_stock(store_product, total)
     if line is None:
@@ -155,6 +173,7 @@ def cart_line_update(
         line.quantity = parse_quantity(
             product=line.store_product.product, quantity=quantity
         )
+        _check_line_limit(line.quantity)
         if cart.channel == Channel.APP:
             _check_online_stock(line.store_product, line.quantity)
     if substitution:

@@ -21,7 +21,12 @@ from django.utils import timezone
 from delivery.promise import Quote, quote
 from inventory.services import ReservationLine, stock_reserve
 from orders.carts import cart_get
-from orders.errors import CartEmpty, CartExpired, InvalidCartOperation
+from orders.errors import (
+    CartEmpty,
+    CartExpired,
+    InvalidCartOperation,
+    ProductUnavailable,
+)
 from orders.models import (
     Address,
     Cart,
@@ -110,6 +115,20 @@ def _order_create(
     lines = list(cart.lines.select_related("store_product__product").order_by("pk"))
     if not lines:
         raise CartEmpty("The cart is empty.", {"field": "cart"})
+    if cart.channel == Channel.APP:
+        # Withdrawn since it was added (a recall, a delisting): not reserved or sold
+        # online. In store the goods are already in the shopper's hand.
+        withdrawn = [
+            line.store_product.product.sku
+            for line in lines
+            if not line.store_product.is_active
+        ]
+        if withdrawn:
+            raise ProductUnavailable(
+                f"No longer sold: {', '.join(withdrawn)}. Remove it from the cart "
+                "to check out.",
+                {"field": "cart", "skus": withdrawn},
+            )
     order = Order.objects.create(
         number=number,
         member=member,

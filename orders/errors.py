@@ -29,6 +29,10 @@ class CartEmpty(Unprocessable):
     code = "cart_empty"
 
 
+class ProductUnavailable(Conflict):
+    code = "product_unavailable"
+
+
 class InvalidCartOperation(InvalidInput):
     code = "invalid_cart_operation"
 

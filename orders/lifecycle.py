@@ -67,6 +67,9 @@ IN_STORE_DELIVERY_PATH: dict[str, set[str]] = {
     S.OUT_FOR_DELIVERY: {S.DELIVERED},
 }
 CANCELLABLE = {S.CREATED, S.PAID}
+# An in-store purchase leaves the shelf in the shopper's hand when it is paid, so
+# once paid nothing goes back by cancelling it: a return is a manager's refund.
+IN_STORE_CANCELLABLE = {S.CREATED}
 
 
 def order_path(order: Order) -> dict[str, set[str]]:
@@ -79,11 +82,30 @@ def order_path(order: Order) -> dict[str, set[str]]:
     return PATHS[order.fulfilment_mode]
 
 
+def cancellable_states(order: Order) -> set[str]:
+    """The states from which this order may still be cancelled."""
+    return IN_STORE_CANCELLABLE if order.channel == Channel.IN_STORE else CANCELLABLE
+
+
+NOTE_MAX = OrderEvent._meta.get_field("note").max_length
+REASON_MAX = Refund._meta.get_field("reason").max_length
+
+
+def _clip(text: str, limit: int) -> str:
+    """Text cut to a column's length: a note or reason built from a reason the
+    API accepts in full (255 characters) plus a prefix must still fit."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
 def _record(
     order: Order, from_state: str, to_state: str, actor: Any, note: str
 ) -> None:
     OrderEvent.objects.create(
-        order=order, from_state=from_state, to_state=to_state, actor=actor, note=note
+        order=order,
+        from_state=from_state,
+        to_state=to_state,
+        actor=actor,
+        note=_clip(note, NOTE_MAX),
     )
 
 
@@ -98,7 +120,7 @@ def order_transition(
     """
     from_state = order.state
     allowed = set(order_path(order).get(from_state, set()))
-    if from_state in CANCELLABLE:
+    if from_state in cancellable_states(order):
         allowed.add(S.CANCELLED)
     if to_state not in allowed:
         raise InvalidTransition(
@@ -154,6 +176,7 @@ def refund_create(
     Caller holds a transaction; the payment task is enqueued on commit.
     """
     amount = money(Decimal(amount))
+    reason = _clip(reason, REASON_MAX)
     if amount <= 0:
         raise RefundRefused("A refund must be more than zero.", {"field": "amount"})
     payment = _succeeded_payment(order)
@@ -206,7 +229,10 @@ def refund_outside_total(
     by the task after commit, like every other.
     """
     refund = Refund.objects.create(
-        order=order, payment=payment, amount=money(Decimal(amount)), reason=reason
+        order=order,
+        payment=payment,
+        amount=money(Decimal(amount)),
+        reason=_clip(reason, REASON_MAX),
     )
     _record(order, order.state, order.state, None, f"refund {refund.amount}: {reason}")
     from orders.tasks import pay_refund_task
@@ -226,6 +252,9 @@ def _release_lines(order: Order, actor: Any) -> None:
 @transaction.atomic
 def order_cancel(*, order: Order, actor: Any = None, reason: str = "") -> Order:
     """Cancel before picking: the stock goes back, a paid order is refunded in full.
+
+    A paid in-store purchase is not cancelled (its goods left in the shopper's
+    hand; see ``IN_STORE_CANCELLABLE``).
 
     Locks the stock rows the order holds (primary-key order) before the order row:
     a sale that finds the shelf short holds its stock row and then locks the
@@ -374,18 +403,16 @@ def order_line_short(*, line: OrderLine, actor: Any = None) -> OrderLine | None:
         _record(
             order, order.state, order.state, actor, f"{line.sku} -> {substitute.sku}"
         )
-        difference = line.line_total - substitute.line_total
-        if difference > 0:
-            refund_create(
-                order=order,
-                amount=difference,
-                reason=f"substitute {substitute.sku} for {line.sku} costs less",
-                actor=actor,
-                line=line,
-            )
+        _refund_what_is_left(
+            order=order,
+            amount=line.line_total - substitute.line_total,
+            reason=f"substitute {substitute.sku} for {line.sku} costs less",
+            actor=actor,
+            line=line,
+        )
         return substitute
     OrderLine.objects.filter(pk=line.pk).update(state=OrderLineState.SHORT)
-    refund_create(
+    _refund_what_is_left(
         order=order,
         amount=line.line_total,
         reason=f"{line.sku} out of stock",
@@ -393,6 +420,21 @@ def order_line_short(*, line: OrderLine, actor: Any = None) -> OrderLine | None:
         line=line,
     )
     return None
+
+
+def _refund_what_is_left(
+    *, order: Order, amount: Decimal, reason: str, actor: Any, line: OrderLine
+) -> None:
+    """Refund a short line, but never beyond what is left of the order's payment.
+
+    A manager may already have refunded part or all of the order (goodwill); the
+    shortage is found inside the sale, pick or count that caused it, which must
+    not fail because of that. Caller holds the order's row lock.
+    """
+    order.refresh_from_db(fields=["total", "refunded_total"])
+    amount = min(amount, order.total - order.refunded_total)
+    if amount > 0:
+        refund_create(order=order, amount=amount, reason=reason, actor=actor, line=line)
 
 
 def on_reservation_short(sender: Any, reservation: Reservation, **kwargs: Any) -> None:

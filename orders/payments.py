@@ -143,7 +143,39 @@ class ProviderGateway:
             raise WebhookRejected(
                 "An event needs id, type and data.", {"field": "body"}
             )
+        event_id, kind = event["id"], event["type"]
+        if (
+            isinstance(event_id, bool)
+            or not isinstance(event_id, str | int)
+            or not isinstance(kind, str)
+            or not 0 < len(str(event_id)) <= EVENT_ID_MAX
+            or not 0 < len(kind) <= EVENT_TYPE_MAX
+        ):
+            raise WebhookRejected(
+                f"An event's id is a string or number of at most {EVENT_ID_MAX} "
+                f"characters and its type a string of at most {EVENT_TYPE_MAX}.",
+                {"field": "body"},
+            )
+        if _holds_nul(event):
+            raise WebhookRejected(
+                "An event may not contain NUL characters.", {"field": "body"}
+            )
         return event
+
+
+EVENT_ID_MAX = WebhookEvent._meta.get_field("event_id").max_length
+EVENT_TYPE_MAX = WebhookEvent._meta.get_field("event_type").max_length
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a NUL hides in a decoded JSON value (PostgreSQL stores none)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def gateway_get(method: str) -> PaymentGateway:
