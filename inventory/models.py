@@ -336,6 +336,8 @@ class Reservation(TimeStampedModel):
     )
     quantity = models.DecimalField(**QUANTITY)
     reference = models.CharField(max_length=64)
+    # Written on every online order, never searched by time: no index.
+    created_at = models.DateTimeField(auto_now_add=True)
     reserved_until = models.DateTimeField(null=True, blank=True)
     state = models.CharField(
         max_length=16, choices=ReservationState.choices, default=ReservationState.HELD
