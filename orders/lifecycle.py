@@ -249,6 +249,25 @@ def _release_lines(order: Order, actor: Any) -> None:
         reservation_release(reservation=reservation, actor=actor, reason=order.number)
 
 
+def order_stock_lock(order: Order) -> None:
+    """Lock the stock rows of the order's open lines, in primary-key order.
+
+    Every service that locks an order row together with stock rows takes the
+    stock rows first (wallet, then stock, then order): a sale that finds the shelf
+    short holds its stock row and then locks the orders it shorts, so the other
+    way round the two could deadlock. Caller holds a transaction.
+    """
+    products = OrderLine.objects.filter(
+        order_id=order.pk, state=OrderLineState.OPEN
+    ).values("store_product_id")
+    list(
+        StoreProduct.objects.select_for_update()
+        .filter(pk__in=products)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
 @transaction.atomic
 def order_cancel(*, order: Order, actor: Any = None, reason: str = "") -> Order:
     """Cancel before picking: the stock goes back, a paid order is refunded in full.
@@ -260,15 +279,7 @@ def order_cancel(*, order: Order, actor: Any = None, reason: str = "") -> Order:
     a sale that finds the shelf short holds its stock row and then locks the
     orders it shorts, so the other way round the two could deadlock.
     """
-    held = Reservation.objects.filter(
-        order_line__order_id=order.pk, state=ReservationState.HELD
-    ).values("store_product_id")
-    list(
-        StoreProduct.objects.select_for_update()
-        .filter(pk__in=held)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    order_stock_lock(order)
     order = Order.objects.select_for_update().get(pk=order.pk)
     was_paid = order.state == S.PAID
     order_transition(order=order, to_state=S.CANCELLED, actor=actor, note=reason)

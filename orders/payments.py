@@ -39,6 +39,7 @@ from orders.errors import (
 )
 from orders.lifecycle import (
     order_cancel,
+    order_stock_lock,
     order_transition,
     refund_create,
     refund_outside_total,
@@ -266,14 +267,15 @@ def order_pay(*, order: Order, method: str, member: Member) -> Payment:
     """Pay an order awaiting payment. Wallet: paid at once, or refused with the
     balance and nothing changed. Provider: a pending payment the webhook settles."""
     gateway = gateway_get(method)
+    if isinstance(gateway, WalletGateway):
+        wallet_lock(member=member)  # before any stock row: see wallet_lock
+    order_stock_lock(order)  # stock before the order: see order_stock_lock
     order = Order.objects.select_for_update().get(pk=order.pk)
     if order.state != OrderState.CREATED:
         raise AlreadyPaid(
             f"Order {order.number} is {order.state}, not awaiting payment.",
             {"field": "order", "state": order.state},
         )
-    if isinstance(gateway, WalletGateway):
-        wallet_lock(member=member)  # before any stock row: see wallet_lock
     if order.channel == "app":
         _reservations_ensure(order)
     payment = Payment.objects.create(
@@ -323,6 +325,7 @@ def _payment_succeeded_from_provider(payment: Payment) -> None:
                 reference=payment.provider_reference,
             )
         return
+    order_stock_lock(Order(pk=payment.order_id))  # see order_stock_lock
     order = Order.objects.select_for_update().get(pk=payment.order_id)
     if payment.state not in (PaymentState.PENDING, PaymentState.FAILED):
         return  # already settled: a retried webhook under another event id
