@@ -144,24 +144,38 @@ def _flag_short(
         Reservation.objects.filter(pk=reservation.pk).update(
             state=ReservationState.SHORT
         )
-        StoreProduct.objects.filter(pk=store_product.pk).update(
-            reserved=F("reserved") - reservation.quantity
-        )
-        StockMovement.objects.create(
-            store_product_id=store_product.pk,
+        reservation.state = ReservationState.SHORT
+        _return_reserved(
+            reservation,
             kind=MovementKind.SHORT,
-            reserved_delta=-reservation.quantity,
-            reference=reservation.reference,
-            reservation=reservation,
+            actor=None,
             reason="no longer fits the shelf count",
         )
-        reservation.state = ReservationState.SHORT
         flagged.append(reservation)
         freed += reservation.quantity
     for reservation in flagged:
         logger.info("reservation %s flagged short", reservation.pk)
         reservation_short.send(sender=Reservation, reservation=reservation)
     return flagged
+
+
+def _return_reserved(
+    reservation: Reservation, *, kind: str, actor: Any, reason: str
+) -> None:
+    """A reservation just left ``held`` without a sale: its units stop being
+    reserved, with the ledger row saying why. Caller holds the row lock."""
+    StoreProduct.objects.filter(pk=reservation.store_product_id).update(
+        reserved=F("reserved") - reservation.quantity
+    )
+    StockMovement.objects.create(
+        store_product_id=reservation.store_product_id,
+        kind=kind,
+        reserved_delta=-reservation.quantity,
+        reference=reservation.reference,
+        reason=reason,
+        actor=actor,
+        reservation=reservation,
+    )
 
 
 @dataclass(frozen=True)
@@ -608,18 +622,7 @@ def reservation_release(
 
 def _give_back(reservation: Reservation, *, actor: Any, reason: str) -> None:
     """The units of a reservation just moved to released return to the shelf."""
-    StoreProduct.objects.filter(pk=reservation.store_product_id).update(
-        reserved=F("reserved") - reservation.quantity
-    )
-    StockMovement.objects.create(
-        store_product_id=reservation.store_product_id,
-        kind=MovementKind.RELEASE,
-        reserved_delta=-reservation.quantity,
-        reference=reservation.reference,
-        reason=reason,
-        actor=actor,
-        reservation=reservation,
-    )
+    _return_reserved(reservation, kind=MovementKind.RELEASE, actor=actor, reason=reason)
 
 
 @transaction.atomic
@@ -682,18 +685,7 @@ def reservation_mark_short(
 ) -> Reservation:
     """The picker found nothing on the shelf for this reservation."""
     _claim_held(reservation, ReservationState.SHORT)
-    StoreProduct.objects.filter(pk=reservation.store_product_id).update(
-        reserved=F("reserved") - reservation.quantity
-    )
-    StockMovement.objects.create(
-        store_product_id=reservation.store_product_id,
-        kind=MovementKind.SHORT,
-        reserved_delta=-reservation.quantity,
-        reference=reservation.reference,
-        reason=reason,
-        actor=actor,
-        reservation=reservation,
-    )
+    _return_reserved(reservation, kind=MovementKind.SHORT, actor=actor, reason=reason)
     reservation_short.send(sender=Reservation, reservation=reservation)
     return reservation
 

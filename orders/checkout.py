@@ -19,7 +19,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from delivery.promise import Quote, quote
-from inventory.services import ReservationLine, stock_reserve
 from orders.carts import cart_get
 from orders.errors import (
     CartEmpty,
@@ -42,7 +41,7 @@ from orders.models import (
     Payment,
 )
 from orders.numbering import order_number_next
-from orders.payments import WALLET, gateway_get, order_pay
+from orders.payments import WALLET, gateway_get, order_lines_reserve, order_pay
 from orders.tax import money, tax_included, tax_rate_for
 from orders.wallet import wallet_lock
 
@@ -268,17 +267,9 @@ def checkout_app(
             number=prepared.number,
             now=now,
         )
-        reservations = stock_reserve(
-            lines=[
-                ReservationLine(line.store_product, line.quantity) for line in lines
-            ],
-            reference=prepared.number,
-            reserved_until=order.payment_due_at,
+        order_lines_reserve(
+            lines=lines, reference=prepared.number, reserved_until=order.payment_due_at
         )
-        by_product = {r.store_product_id: r for r in reservations}
-        for line in lines:
-            line.reservation = by_product[line.store_product_id]
-        OrderLine.objects.bulk_update(lines, ["reservation"])
         _close_cart(cart)
         payment = order_pay(order=order, method=payment_method, member=member)
     order.refresh_from_db()

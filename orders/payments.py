@@ -47,6 +47,7 @@ from orders.lifecycle import (
 from orders.models import (
     Member,
     Order,
+    OrderLine,
     OrderLineState,
     OrderState,
     Payment,
@@ -219,16 +220,26 @@ def _reservations_ensure(order: Order) -> None:
         ).filter(state=OrderLineState.OPEN)
         if line.reservation is None or line.reservation.state != ReservationState.HELD
     ]
-    if not lapsed:
-        return
+    if lapsed:
+        order_lines_reserve(lines=lapsed, reference=order.number)
+
+
+def order_lines_reserve(
+    *,
+    lines: list[OrderLine],
+    reference: str,
+    reserved_until: dt.datetime | None = None,
+) -> None:
+    """Reserve the lines' stock, all or none, and link each line to its hold."""
     reservations = stock_reserve(
-        lines=[ReservationLine(line.store_product, line.quantity) for line in lapsed],
-        reference=order.number,
+        lines=[ReservationLine(line.store_product, line.quantity) for line in lines],
+        reference=reference,
+        reserved_until=reserved_until,
     )
     by_product = {r.store_product_id: r for r in reservations}
-    for line in lapsed:
+    for line in lines:
         line.reservation = by_product[line.store_product_id]
-        line.save(update_fields=["reservation"])
+    OrderLine.objects.bulk_update(lines, ["reservation"])
 
 
 def order_mark_paid(*, order: Order, payment: Payment, actor: Any = None) -> Order:
