@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from hema.jobs import enqueue_on_commit
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation, ReservationState, StoreProduct
 from inventory.services import ReservationLine, reservation_release, stock_reserve
@@ -213,7 +214,7 @@ def refund_create(
     _record(order, order.state, order.state, actor, f"refund {amount}: {reason}")
     from orders.tasks import pay_refund_task
 
-    transaction.on_commit(lambda: pay_refund_task.delay(refund.pk))
+    enqueue_on_commit(pay_refund_task, refund.pk)
     return refund
 
 
@@ -237,7 +238,7 @@ def refund_outside_total(
     _record(order, order.state, order.state, None, f"refund {refund.amount}: {reason}")
     from orders.tasks import pay_refund_task
 
-    transaction.on_commit(lambda: pay_refund_task.delay(refund.pk))
+    enqueue_on_commit(pay_refund_task, refund.pk)
     return refund
 
 

@@ -9,6 +9,7 @@ A lost task needs no sweep: the next hourly run recomputes every price.
 from celery import shared_task
 from django.utils import timezone
 
+from hema.jobs import enqueue_on_commit
 from inventory.models import Store
 from inventory.selectors import stores_active
 from pricing.models import RunTrigger
@@ -21,7 +22,7 @@ def reprice_all_task() -> int:
     """Hourly: one repricing task per active store. Returns how many."""
     store_ids = list(stores_active().values_list("pk", flat=True))
     for store_id in store_ids:
-        reprice_store_task.delay_on_commit(store_id, RunTrigger.HOURLY.value)
+        enqueue_on_commit(reprice_store_task, store_id, RunTrigger.HOURLY.value)
     return len(store_ids)
 
 
@@ -30,7 +31,7 @@ def markdown_all_task() -> int:
     """Half past each hour: a markdown run for each store in its markdown window."""
     store_ids = stores_in_markdown_window(at=timezone.now())
     for store_id in store_ids:
-        reprice_store_task.delay_on_commit(store_id, RunTrigger.MARKDOWN.value)
+        enqueue_on_commit(reprice_store_task, store_id, RunTrigger.MARKDOWN.value)
     return len(store_ids)
 
 
@@ -39,7 +40,7 @@ def watch_weather_task() -> int:
     """Between hourly runs: refresh every store's weather, one task per store."""
     store_ids = list(stores_active().values_list("pk", flat=True))
     for store_id in store_ids:
-        watch_store_weather_task.delay_on_commit(store_id)
+        enqueue_on_commit(watch_store_weather_task, store_id)
     return len(store_ids)
 
 
@@ -62,5 +63,5 @@ def watch_store_weather_task(store_id: int) -> bool:
         return False
     changed = store_weather_watch(store=store)
     if changed:
-        reprice_store_task.delay_on_commit(store_id, RunTrigger.WEATHER.value)
+        enqueue_on_commit(reprice_store_task, store_id, RunTrigger.WEATHER.value)
     return changed
