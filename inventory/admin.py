@@ -11,8 +11,10 @@ Who sees what:
   takes Django's model permissions (chain operators).
 * Stock counts are read-only everywhere: they change only through
   ``inventory.services`` (receive goods, count correction, write-off), which the
-  store product's stock screens call. Lots, reservations and the stock ledger
-  are read-only for everyone.
+  store product's stock screens call. A store product's own settings are saved
+  through ``store_product_create`` / ``store_product_update`` (only the changed
+  fields), never by saving the whole row. Lots, reservations, the stock ledger
+  and the reconcile runs are read-only for everyone.
 """
 
 from __future__ import annotations
@@ -500,6 +502,35 @@ class StoreProductAdmin(StoreScopedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("store", "product", "zone")
+
+    def save_model(self, request, obj, form, change) -> None:
+        """Write through the inventory services, never ``obj.save()``.
+
+        An edit writes only the settings the form changed, by primary key: the
+        row the form was built from may hold counts that orders have changed
+        since. A new store product is created by ``store_product_create`` (no
+        stock, shelf price at the list price) and its values copied onto ``obj``
+        for the admin's redirect and log.
+        """
+        if change:
+            services.store_product_update(
+                store_product=obj,
+                data={
+                    name: form.settings[name]
+                    for name in form.changed_data
+                    if name in form.settings
+                },
+            )
+            return
+        created = services.store_product_create(
+            store=form.cleaned_data["store"],
+            product=form.cleaned_data["product"],
+            **form.settings,
+        )
+        for field in StoreProduct._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created, field.attname))
+        obj._state.adding = False
+        obj._state.db = created._state.db
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:

@@ -9,7 +9,10 @@ as plain decimals here and checked once, by the service.
 from django import forms
 from django.contrib.auth import get_user_model
 
+from hema.errors import ApplicationError
+from inventory import services
 from inventory.models import StoreProduct, StoreStaff
+from inventory.services import STORE_PRODUCT_SETTINGS
 
 
 class StockReceiveForm(forms.Form):
@@ -45,29 +48,40 @@ class StockWriteOffForm(forms.Form):
 
 
 class StoreProductAdminForm(forms.ModelForm):
-    """A store product's own fields; its zone must be one of its store's zones."""
+    """A store product's own settings, checked by the service that writes them.
+
+    The form never saves itself: the admin calls ``store_product_create`` or
+    ``store_product_update`` with the settings it changed.
+    """
 
     class Meta:
         model = StoreProduct
         fields = (
             "store",
             "product",
-            "is_active",
-            "zone",
-            "shelf_location",
-            "list_price",
-            "unit_cost",
-            "online_buffer",
+            *STORE_PRODUCT_SETTINGS,
         )
 
     def clean(self) -> dict:
         data = super().clean()
-        zone = data.get("zone")
-        store = data.get("store") or (
-            self.instance.store if self.instance.store_id else None
+        store_id = data["store"].pk if data.get("store") else self.instance.store_id
+        product = data.get("product") or (
+            self.instance.product if self.instance.product_id else None
         )
-        if zone is not None and store is not None and zone.store_id != store.pk:
-            self.add_error("zone", f"Zone {zone.code} belongs to another store.")
+        if store_id is None or product is None:
+            return data  # their own errors are already shown
+        settings = {
+            name: data[name]
+            for name in STORE_PRODUCT_SETTINGS
+            if name in data and name in self.fields
+        }
+        try:
+            self.settings = services.store_product_settings_check(
+                store_id=store_id, product=product, data=settings
+            )
+        except ApplicationError as exc:
+            field = exc.extra.get("field")
+            self.add_error(field if field in self.fields else None, exc.message)
         return data
 
 

@@ -220,7 +220,9 @@ class StoreProduct(TimeStampedModel):
     ``on_hand`` is what is on the shelf, ``reserved`` what online orders hold,
     ``online_buffer`` what the app never sells (shoppers in the aisle may hold it).
     The app sees ``on_hand - reserved - online_buffer``. Only
-    ``inventory.services`` writes the counts, with conditional UPDATEs.
+    ``inventory.services`` writes the counts, with conditional UPDATEs, and
+    creates rows (``store_product_create`` starts the shelf price at the list
+    price).
     """
 
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="products")
@@ -274,11 +276,6 @@ class StoreProduct(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.store.code}/{self.product.sku}"
-
-    def save(self, *args, **kwargs) -> None:
-        if self.shelf_price is None:
-            self.shelf_price = self.list_price
-        super().save(*args, **kwargs)
 
     @property
     def available_in_store(self) -> Decimal:

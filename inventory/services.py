@@ -9,9 +9,13 @@ Rules kept here (and backed by the constraints in ``models.py``):
   lots, and several store products in primary-key order, so that no two services
   can deadlock each other.
 * Online orders reserve from ``on_hand - reserved - online_buffer`` only. Goods in
-  a shopper's or picker's hand are never refused: when the count says fewer than
-  were taken, the count was wrong; on hand drops to zero, a correction row records
+  a shopper's hand at the till are never refused: when the count says fewer than
+  were sold, the count was wrong; on hand drops to zero, a correction row records
   the difference, and the newest reservations that no longer fit are flagged short.
+* A store product's own settings (price, cost, place, buffer) change through
+  ``store_product_update``, which writes only the named fields by primary key:
+  never the counts (the services below) nor the shelf price (pricing, through
+  ``shelf_prices_set``).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from inventory.models import (
     StockMovement,
     Store,
     StoreProduct,
+    Zone,
 )
 from inventory.signals import reservation_short
 
@@ -93,6 +98,155 @@ def parse_quantity(
             {"field": field, "value": str(value), "sku": product.sku},
         )
     return value.quantize(QUANTITY_STEP)
+
+
+# --- Store products: what a store sells, at which list price, where ------------
+
+# What a manager may change on a store product. The counts change only through
+# the stock services below (each with its ledger row), the shelf price only
+# through pricing (``shelf_prices_set``), and the store and product never: the
+# ledger belongs to them.
+STORE_PRODUCT_SETTINGS = (
+    "is_active",
+    "zone",
+    "shelf_location",
+    "list_price",
+    "unit_cost",
+    "online_buffer",
+)
+MONEY_STEP = Decimal("0.01")
+MAX_MONEY = Decimal("10000000000")  # what the money columns can hold
+
+
+def _parse_money(field: str, value: Any) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        raise InvalidInput(
+            f"{field} must be an amount.", {"field": field, "value": str(value)}
+        ) from None
+    if not amount.is_finite() or amount < 0 or amount >= MAX_MONEY:
+        raise InvalidInput(
+            f"{field} must be an amount of zero or more.",
+            {"field": field, "value": str(value)},
+        )
+    if amount != amount.quantize(MONEY_STEP):
+        raise InvalidInput(
+            f"{field} has more than two decimal places.",
+            {"field": field, "value": str(value)},
+        )
+    return amount.quantize(MONEY_STEP)
+
+
+def store_product_settings_check(
+    *, store_id: int, product: Product, data: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The settings in ``data`` checked and normalised, or a refusal naming the field.
+
+    Only the names in ``STORE_PRODUCT_SETTINGS`` are accepted: a count or the
+    shelf price is refused here, whoever asks. Money has two places and is not
+    negative; the online buffer is a quantity of the product (zero allowed); a
+    zone must be one of the store's own. Reads nothing but ``data``.
+    """
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        if name not in STORE_PRODUCT_SETTINGS:
+            raise InvalidInput(
+                f"{name} cannot be set here: stock counts change through receiving, "
+                "count corrections and write-offs, the shelf price through pricing.",
+                {"field": name},
+            )
+        if name in ("list_price", "unit_cost"):
+            values[name] = _parse_money(name, value)
+        elif name == "online_buffer":
+            values[name] = parse_quantity(
+                product=product, quantity=value, field=name, allow_zero=True
+            )
+        elif name == "zone":
+            if value is not None and (
+                not isinstance(value, Zone) or value.store_id != store_id
+            ):
+                code = getattr(value, "code", value)
+                raise InvalidInput(
+                    f"Zone {code} belongs to another store.", {"field": "zone"}
+                )
+            values[name] = value
+        elif name == "shelf_location":
+            values[name] = (value or "").strip()
+        else:
+            values[name] = bool(value)
+    return values
+
+
+@transaction.atomic
+def store_product_create(
+    *,
+    store: Store,
+    product: Product,
+    list_price: Any,
+    unit_cost: Any,
+    zone: Zone | None = None,
+    shelf_location: str = "",
+    online_buffer: Any = ZERO,
+    is_active: bool = True,
+) -> StoreProduct:
+    """A store starts selling a product.
+
+    It starts with nothing on hand or reserved (goods arrive through
+    ``stock_receive``, so the ledger explains every unit) and with its shelf price
+    at the list price until pricing sets one. Refused when the store already
+    sells the product.
+    """
+    values = store_product_settings_check(
+        store_id=store.pk,
+        product=product,
+        data={
+            "list_price": list_price,
+            "unit_cost": unit_cost,
+            "zone": zone,
+            "shelf_location": shelf_location,
+            "online_buffer": online_buffer,
+            "is_active": is_active,
+        },
+    )
+    if StoreProduct.objects.filter(store=store, product=product).exists():
+        raise InvalidInput(
+            f"{store.code} already sells {product.sku}.",
+            {"field": "product", "sku": product.sku},
+        )
+    return StoreProduct.objects.create(
+        store=store,
+        product=product,
+        shelf_price=values["list_price"],
+        on_hand=ZERO,
+        reserved=ZERO,
+        **values,
+    )
+
+
+def store_product_update(
+    *, store_product: StoreProduct, data: Mapping[str, Any]
+) -> StoreProduct:
+    """Change some of a store product's settings, and only those.
+
+    One ``UPDATE`` of the named fields by primary key (HackSoft's
+    ``model_update``), never a save of the whole row: a row read before an order
+    reserved would otherwise write its stale counts back and lose the
+    reservation. The counts and the shelf price are refused (see
+    ``store_product_settings_check``). Takes no lock beyond the UPDATE's own.
+    Returns the store product with the new values set on it.
+    """
+    values = store_product_settings_check(
+        store_id=store_product.store_id, product=store_product.product, data=data
+    )
+    if not values:
+        return store_product
+    now = timezone.now()
+    StoreProduct.objects.filter(pk=store_product.pk).update(**values, updated_at=now)
+    for name, value in values.items():
+        setattr(store_product, name, value)
+    store_product.updated_at = now
+    return store_product
 
 
 # --- Internal building blocks -------------------------------------------------

@@ -12,6 +12,7 @@ from inventory.models import (
     StoreStaff,
     Zone,
 )
+from inventory.services import shelf_prices_set, store_product_create
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -79,6 +80,13 @@ class ProductFactory(factory.django.DjangoModelFactory):
 
 
 class StoreProductFactory(factory.django.DjangoModelFactory):
+    """Created through ``store_product_create``, like every store product.
+
+    It starts with no stock (receive goods with ``stock_receive`` so that the
+    ledger explains the count) and at its list price; a ``shelf_price`` given
+    here is then set the way pricing sets it, through ``shelf_prices_set``.
+    """
+
     class Meta:
         model = StoreProduct
 
@@ -86,7 +94,15 @@ class StoreProductFactory(factory.django.DjangoModelFactory):
     product = factory.SubFactory(ProductFactory)
     list_price = Decimal("12.80")
     unit_cost = Decimal("8.00")
-    shelf_price = factory.SelfAttribute("list_price")
-    on_hand = Decimal("0.000")
-    reserved = Decimal("0.000")
     online_buffer = Decimal("0.000")
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        shelf_price = kwargs.pop("shelf_price", None)
+        store_product = store_product_create(*args, **kwargs)
+        if shelf_price is not None and shelf_price != store_product.shelf_price:
+            shelf_prices_set(
+                store=store_product.store, prices={store_product.pk: shelf_price}
+            )
+            store_product.refresh_from_db(fields=["shelf_price", "updated_at"])
+        return store_product

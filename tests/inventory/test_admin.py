@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
+from inventory.admin import StoreProductAdmin
 from inventory.models import (
     Category,
     MovementKind,
@@ -25,6 +26,7 @@ from inventory.models import (
     Zone,
 )
 from inventory.services import ReservationLine, stock_receive, stock_reserve
+from tests.conftest import assert_ledger_matches
 from tests.factories import (
     ProductFactory,
     StoreFactory,
@@ -452,6 +454,50 @@ def test_stock_counts_are_read_only_in_the_form(super_client, shop):
         D("12.80"),
     )
     assert ledger(sp) == before
+
+
+CHANGE_FORM = {
+    "is_active": "on",
+    "list_price": "13.50",
+    "unit_cost": "8.00",
+    "online_buffer": "0",
+    "lots-TOTAL_FORMS": "0",
+    "lots-INITIAL_FORMS": "0",
+}
+
+
+def test_a_reservation_held_during_an_admin_edit_survives_it(
+    super_client, shop, monkeypatch
+):
+    # Given apples with 10 on hand and 2 reserved, and an order that reserves 3
+    # more after the admin has loaded the row but before it saves the edit
+    sp = shop[("SH01", "APL")]
+    load = StoreProductAdmin.get_object
+
+    def load_then_an_order_arrives(self, request, object_id, from_field=None):
+        obj = load(self, request, object_id, from_field)
+        if request.method == "POST":
+            stock_reserve(lines=[ReservationLine(sp, 3)], reference="ORDER-3")
+        return obj
+
+    monkeypatch.setattr(StoreProductAdmin, "get_object", load_then_an_order_arrives)
+
+    # When the manager saves a new list price
+    response = super_client.post(
+        change("storeproduct", sp.pk), {**CHANGE_FORM, "zone": sp.zone_id}
+    )
+
+    # Then the price changed and both reservations still hold their units
+    assert response.status_code == 302
+    sp.refresh_from_db()
+    assert (sp.list_price, sp.on_hand, sp.reserved, sp.shelf_price) == (
+        D("13.50"),
+        D("10.000"),
+        D("5.000"),
+        D("12.80"),
+    )
+    assert Reservation.objects.filter(store_product=sp, state="held").count() == 2
+    assert_ledger_matches(sp)
 
 
 def test_staff_without_a_manager_role_is_refused(client, shop, store):

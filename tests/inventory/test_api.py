@@ -245,6 +245,7 @@ def test_scan_of_a_product_sold_only_in_another_store_is_404(api_client, apples)
         store=other,
         product=ProductFactory(sku="ONLY2"),
         list_price=D("1.00"),
+        shelf_price=D("1.00"),
         unit_cost=D("0.50"),
     )
 

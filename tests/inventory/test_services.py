@@ -5,6 +5,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from hema.errors import InvalidInput
 from inventory.errors import InsufficientStock, InvalidQuantity, ReservationNotHeld
 from inventory.models import (
     MovementKind,
@@ -27,10 +28,12 @@ from inventory.services import (
     stock_reserve,
     stock_sell_in_store,
     stock_write_off,
+    store_product_create,
+    store_product_update,
 )
 from inventory.signals import reservation_short
 from tests.conftest import assert_ledger_matches
-from tests.factories import ProductFactory
+from tests.factories import ProductFactory, ZoneFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -368,3 +371,86 @@ def test_a_reservation_paid_while_the_sweep_runs_is_not_released(apples):
     assert (paid.state, paid.reserved_until) == ("held", None)
     assert apples.reserved == D("2.000")
     assert_ledger_matches(apples)
+
+
+# --- Store product settings ------------------------------------------------------
+
+
+def test_a_new_store_product_has_no_stock_and_starts_at_its_list_price(store):
+    product = ProductFactory(sku="NEW001")
+
+    sp = store_product_create(
+        store=store, product=product, list_price="5.50", unit_cost=D("3.00")
+    )
+
+    sp.refresh_from_db()
+    assert (sp.list_price, sp.shelf_price, sp.unit_cost) == (
+        D("5.50"),
+        D("5.50"),
+        D("3.00"),
+    )
+    assert (sp.on_hand, sp.reserved, sp.online_buffer) == (0, 0, 0)
+    with pytest.raises(InvalidInput) as refused:
+        store_product_create(
+            store=store, product=product, list_price="6.00", unit_cost="3.00"
+        )
+    assert refused.value.extra == {"field": "product", "sku": "NEW001"}
+    assert StoreProduct.objects.filter(product=product).count() == 1
+
+
+def test_update_writes_only_the_named_settings(apples):
+    # Given a row loaded before an order reserved and pricing set a shelf price
+    stale = StoreProduct.objects.select_related("product").get(pk=apples.pk)
+    stock_reserve(lines=[ReservationLine(apples, 3)], reference="LATE")
+    StoreProduct.objects.filter(pk=apples.pk).update(shelf_price=D("11.00"))
+
+    # When a manager's edit of the stale row changes the list price
+    updated = store_product_update(
+        store_product=stale, data={"list_price": D("13.50"), "shelf_location": " B-2 "}
+    )
+
+    # Then only those fields were written
+    assert (updated.list_price, updated.shelf_location) == (D("13.50"), "B-2")
+    apples.refresh_from_db()
+    assert (apples.list_price, apples.shelf_location) == (D("13.50"), "B-2")
+    assert (apples.on_hand, apples.reserved, apples.shelf_price) == (
+        D("10.000"),
+        D("3.000"),
+        D("11.00"),
+    )
+    assert_ledger_matches(apples)
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"on_hand": 999}, "on_hand", "on_hand cannot be set here"),
+        ({"reserved": 0}, "reserved", "reserved cannot be set here"),
+        ({"shelf_price": "0.01"}, "shelf_price", "shelf_price cannot be set here"),
+        ({"store": 1}, "store", "store cannot be set here"),
+        ({"list_price": "-1"}, "list_price", "list_price must be an amount of zero"),
+        ({"unit_cost": "1.005"}, "unit_cost", "unit_cost has more than two decimal"),
+        ({"online_buffer": "-1"}, "online_buffer", "online_buffer must be zero or"),
+        ({"online_buffer": "0.5"}, "online_buffer", "must be a whole number"),
+    ],
+)
+def test_update_refuses_counts_the_shelf_price_and_bad_values(
+    apples, data, field, message
+):
+    before = StoreProduct.objects.values().get(pk=apples.pk)
+
+    with pytest.raises(InvalidInput, match=message) as refused:
+        store_product_update(store_product=apples, data=data)
+
+    assert refused.value.extra["field"] == field
+    assert StoreProduct.objects.values().get(pk=apples.pk) == before
+
+
+def test_update_refuses_a_zone_of_another_store(apples):
+    elsewhere = ZoneFactory(code="FISH")
+    before = StoreProduct.objects.values().get(pk=apples.pk)
+
+    with pytest.raises(InvalidInput, match=r"Zone FISH belongs to another store\."):
+        store_product_update(store_product=apples, data={"zone": elsewhere})
+
+    assert StoreProduct.objects.values().get(pk=apples.pk) == before

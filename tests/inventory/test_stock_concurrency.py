@@ -9,12 +9,15 @@ every step, not only at the end.
 """
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test import Client
 
+from accounts.models import User
 from inventory.errors import InsufficientStock, ReservationNotHeld
 from inventory.models import (
     MovementKind,
@@ -366,5 +369,46 @@ def test_release_racing_a_pick_of_one_reservation_has_one_winner(make_store_prod
         sp.refresh_from_db()
         assert (sp.on_hand, sp.reserved) == (D(20 - 2 * picked), D(0))
 
+    assert_ledger_matches(sp)
+    replay_ledger(sp)
+
+
+def test_admin_edits_racing_reservations_lose_no_reserved_unit(make_store_product):
+    # Given 100 on the shelf and a manager signed in to the admin
+    sp = receive(make_store_product, on_hand=100)
+    manager = User.objects.create_superuser(email="root@hema.test", password="x-9-l")
+    client = Client()
+    client.force_login(manager)
+    url = f"/admin/inventory/storeproduct/{sp.pk}/change/"
+    rounds = 20
+
+    def edit(round_no: int) -> int:
+        form = {
+            "is_active": "on",
+            "list_price": f"{13 + round_no % 2}.00",
+            "unit_cost": "8.00",
+            "online_buffer": "0",
+            "lots-TOTAL_FORMS": "0",
+            "lots-INITIAL_FORMS": "0",
+        }
+        return client.post(url, form).status_code
+
+    def order(quantity: int, prefix: str) -> Callable[[int], object]:
+        def call(round_no: int) -> Reservation:
+            # Each round lands at another moment of the admin's request.
+            time.sleep(round_no * 0.0015)
+            return reserve_one(sp, quantity, f"{prefix}-{round_no}")
+
+        return call
+
+    # When the manager saves the list price while orders reserve, 20 times over
+    outcomes = race([edit, order(1, "A"), order(2, "B")], rounds=rounds)
+
+    # Then every save went through and every reserved unit is still reserved
+    assert outcomes[0] == [302] * rounds
+    assert all(isinstance(o, Reservation) for o in outcomes[1] + outcomes[2])
+    sp.refresh_from_db()
+    assert (sp.on_hand, sp.reserved) == (D(100), D(3 * rounds))
+    assert sp.list_price == D("14.00")  # the last round's price
     assert_ledger_matches(sp)
     replay_ledger(sp)

@@ -35,6 +35,7 @@ def test_concurrent_runs_of_one_store_write_each_change_once():
             store=store,
             product=ProductFactory(),
             list_price=D("10.00") + index,
+            shelf_price=D("10.00") + index,
             unit_cost=D("4.00"),
         )
     provider = FixedWeatherProvider()

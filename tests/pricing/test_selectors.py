@@ -127,6 +127,7 @@ def test_a_product_the_store_does_not_sell_is_refused(store):
         store=other,
         product=ProductFactory(),
         list_price=D("5.00"),
+        shelf_price=D("5.00"),
         unit_cost=D("2.00"),
     )
     with pytest.raises(StoreProductNotPriced) as refused:

@@ -291,6 +291,7 @@ def test_the_query_count_does_not_grow_with_the_number_of_products(
                 store=store,
                 product=product,
                 list_price=D("10.00") + index,
+                shelf_price=D("10.00") + index,
                 unit_cost=D("4.00"),
                 on_hand=D("10"),
             )
