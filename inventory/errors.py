@@ -27,3 +27,13 @@ class InsufficientStock(Conflict):
 
 class ReservationNotHeld(Conflict):
     code = "reservation_not_held"
+
+
+class MoreThanOnHand(Conflict):
+    """A write-off or a pick asked for more than the count says is on the shelf.
+
+    ``extra`` names the field, the SKU, what was asked and what is on hand. A
+    count correction is the one way to say the count was wrong.
+    """
+
+    code = "more_than_on_hand"

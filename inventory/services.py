@@ -12,6 +12,9 @@ Rules kept here (and backed by the constraints in ``models.py``):
   a shopper's hand at the till are never refused: when the count says fewer than
   were sold, the count was wrong; on hand drops to zero, a correction row records
   the difference, and the newest reservations that no longer fit are flagged short.
+* A write-off or a pick never takes more than is on hand: it is refused, naming
+  what is on hand, and nothing changes. A count correction (``stock_correct``) is
+  the one way staff say the count was wrong.
 * A store product's own settings (price, cost, place, buffer) change through
   ``store_product_update``, which writes only the named fields by primary key:
   never the counts (the services below) nor the shelf price (pricing, through
@@ -33,7 +36,12 @@ from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from hema.errors import InvalidInput
-from inventory.errors import InsufficientStock, InvalidQuantity, ReservationNotHeld
+from inventory.errors import (
+    InsufficientStock,
+    InvalidQuantity,
+    MoreThanOnHand,
+    ReservationNotHeld,
+)
 from inventory.models import (
     MovementKind,
     Product,
@@ -256,6 +264,23 @@ def _lock_store_product(store_product_id: int) -> StoreProduct:
     return StoreProduct.objects.select_for_update(of=("self",)).get(pk=store_product_id)
 
 
+def _refuse_beyond_on_hand(
+    locked: StoreProduct, *, product: Product, quantity: Decimal, verb: str
+) -> None:
+    """Refuse taking more than ``locked`` (its row lock held) has on hand."""
+    if quantity > locked.on_hand:
+        raise MoreThanOnHand(
+            f"Cannot {verb} {quantity} of {product.sku}: only {locked.on_hand} on "
+            "hand. If the shelf holds more, correct the count first.",
+            {
+                "field": "quantity",
+                "sku": product.sku,
+                "requested": str(quantity),
+                "on_hand": str(locked.on_hand),
+            },
+        )
+
+
 def _consume_lots(*, store_product_id: int, quantity: Decimal) -> None:
     """Take ``quantity`` from the oldest lots first; unlotted stock absorbs the rest.
 
@@ -345,7 +370,8 @@ class _Take:
 
 
 def _take_in_hand(*, store_product_id: int, take: _Take) -> StockMovement:
-    """Goods leave the shelf in someone's hand: never refused (see module docstring).
+    """Goods leave the shelf in someone's hand; the caller has decided they may (a
+    till sale is never refused; a write-off or a pick was checked against on hand).
 
     Fast path: one conditional UPDATE that keeps ``reserved <= on_hand``. Slow path
     (the count disagrees with the shelf): lock the row, flag the newest
@@ -488,10 +514,21 @@ def stock_correct(
 def stock_write_off(
     *, store_product: StoreProduct, quantity: Any, reason: str, actor: Any = None
 ) -> StockMovement:
-    """Waste leaves the shelf (spoiled, damaged, past its date). Oldest lots first."""
+    """Waste leaves the shelf (spoiled, damaged, past its date). Oldest lots first.
+
+    Never more than is on hand: a larger write-off is refused, naming what is on
+    hand, and nothing changes (a count that is wrong is corrected with
+    ``stock_correct``, never covered by a write-off). Units that online orders
+    hold may be written off; the newest such reservations are flagged short.
+    Locks the store product's row.
+    """
     if not reason or not reason.strip():
         raise InvalidQuantity("A write-off needs a reason.", {"field": "reason"})
     quantity = parse_quantity(product=store_product.product, quantity=quantity)
+    locked = _lock_store_product(store_product.pk)
+    _refuse_beyond_on_hand(
+        locked, product=store_product.product, quantity=quantity, verb="write off"
+    )
     return _take_in_hand(
         store_product_id=store_product.pk,
         take=_Take(
@@ -735,12 +772,13 @@ def _reserve_lines(
     return reservations
 
 
-def _claim_held(reservation: Reservation, new_state: str) -> None:
+def _claim_held(reservation: Reservation, new_state: str) -> StoreProduct:
     """Move a held reservation to ``new_state``; refuse if it is no longer held.
 
-    Locks the store product first (the lock order every service keeps).
+    Locks the store product first (the lock order every service keeps) and
+    returns it as locked.
     """
-    _lock_store_product(reservation.store_product_id)
+    locked = _lock_store_product(reservation.store_product_id)
     updated = Reservation.objects.filter(
         pk=reservation.pk, state=ReservationState.HELD
     ).update(state=new_state, updated_at=timezone.now())
@@ -751,6 +789,7 @@ def _claim_held(reservation: Reservation, new_state: str) -> None:
             {"reservation": reservation.pk, "state": current.state},
         )
     reservation.state = new_state
+    return locked
 
 
 @transaction.atomic
@@ -810,11 +849,18 @@ def reservation_pick(
 
     What was picked is sold and what was reserved is released, in one transaction:
     a weighed line rarely matches its reservation. A heavier pick than reserved
-    still leaves the shelf (the goods are in the bag).
+    still leaves the shelf (the goods are in the bag), but never more than is on
+    hand: that is refused, naming what is on hand, and the reservation stays
+    held (the picker corrects the count first). Locks the store product's row.
     """
     product = reservation.store_product.product
     quantity = parse_quantity(product=product, quantity=quantity)
-    _claim_held(reservation, ReservationState.PICKED)
+    locked = _claim_held(reservation, ReservationState.PICKED)
+    try:
+        _refuse_beyond_on_hand(locked, product=product, quantity=quantity, verb="pick")
+    except MoreThanOnHand:
+        reservation.state = ReservationState.HELD  # the claim is rolled back
+        raise
     Reservation.objects.filter(pk=reservation.pk).update(quantity_picked=quantity)
     reservation.quantity_picked = quantity
     _take_in_hand(

@@ -688,6 +688,11 @@ def test_write_off(manager_client, manager, shop):
             {"quantity": "1.5", "reason": "spoiled"},
             "APL001 is sold by the piece: quantity must be a whole number.",
         ),
+        (
+            "write-off",
+            {"quantity": "11", "reason": "spoiled"},
+            "Cannot write off 11.000 of APL001: only 10.000 on hand.",
+        ),
         ("receive", {"quantity": "0"}, "quantity must be more than zero."),
         ("receive", {"quantity": "abc"}, "Enter a number."),
         ("receive", {"quantity": ""}, "This field is required."),

@@ -6,7 +6,12 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from hema.errors import InvalidInput
-from inventory.errors import InsufficientStock, InvalidQuantity, ReservationNotHeld
+from inventory.errors import (
+    InsufficientStock,
+    InvalidQuantity,
+    MoreThanOnHand,
+    ReservationNotHeld,
+)
 from inventory.models import (
     MovementKind,
     Reservation,
@@ -260,10 +265,50 @@ def test_in_store_sale_beyond_the_count_corrects_it_to_zero(apples):
     assert_ledger_matches(apples)
 
 
-def test_heavier_pick_than_the_shelf_count_never_goes_negative(salmon):
+def test_pick_heavier_than_reserved_but_within_on_hand_sells_what_was_picked(salmon):
     [reservation] = stock_reserve(
         lines=[ReservationLine(salmon, "5.000")], reference="W"
     )
+    reservation_pick(reservation=reservation, quantity="5.250", unit_price=D("168"))
+    salmon.refresh_from_db()
+    assert (salmon.on_hand, salmon.reserved) == (0, 0)
+    assert not StockMovement.objects.filter(kind=MovementKind.CORRECTION).exists()
+    assert_ledger_matches(salmon)
+
+
+def test_pick_beyond_on_hand_is_refused_naming_it_and_changes_nothing(salmon):
+    # Given 5.250 kg on hand, 5.000 of it reserved
+    [reservation] = stock_reserve(
+        lines=[ReservationLine(salmon, "5.000")], reference="W"
+    )
+    before = list(StockMovement.objects.values_list("pk", flat=True))
+
+    # When the picker weighs 5.400 kg, more than the count says is there
+    with pytest.raises(MoreThanOnHand) as refused:
+        reservation_pick(reservation=reservation, quantity="5.400", unit_price=D("168"))
+
+    # Then it is refused naming what is on hand, and nothing changed
+    sku = salmon.product.sku
+    assert refused.value.message == (
+        f"Cannot pick 5.400 of {sku}: only 5.250 on hand. "
+        "If the shelf holds more, correct the count first."
+    )
+    assert refused.value.extra == {
+        "field": "quantity",
+        "sku": sku,
+        "requested": "5.400",
+        "on_hand": "5.250",
+    }
+    assert reservation.state == ReservationState.HELD
+    reservation.refresh_from_db()
+    assert (reservation.state, reservation.quantity_picked) == ("held", 0)
+    salmon.refresh_from_db()
+    assert (salmon.on_hand, salmon.reserved) == (D("5.250"), D("5.000"))
+    assert list(StockMovement.objects.values_list("pk", flat=True)) == before
+    assert StockLot.objects.get(store_product=salmon).quantity_left == D("5.250")
+
+    # and a count correction is how the picker says the shelf held more
+    stock_correct(store_product=salmon, counted="5.400", reason="weighed on the scale")
     reservation_pick(reservation=reservation, quantity="5.400", unit_price=D("168"))
     salmon.refresh_from_db()
     assert (salmon.on_hand, salmon.reserved) == (0, 0)
@@ -313,6 +358,48 @@ def test_write_off_needs_a_reason_and_removes_stock(apples):
     stock_write_off(store_product=apples, quantity=2, reason="bruised")
     apples.refresh_from_db()
     assert apples.on_hand == D("8.000")
+    assert_ledger_matches(apples)
+
+
+def test_write_off_beyond_on_hand_is_refused_naming_it_and_changes_nothing(apples):
+    # Given 10 on hand, 2 of them reserved
+    [reservation] = stock_reserve(lines=[ReservationLine(apples, 2)], reference="R")
+    before = list(StockMovement.objects.values_list("pk", flat=True))
+
+    # When a write-off of 11 is typed
+    with pytest.raises(MoreThanOnHand) as refused:
+        stock_write_off(store_product=apples, quantity=11, reason="spoiled")
+
+    # Then it is refused naming what is on hand, and nothing changed: no
+    # invented count correction, the reservation still held
+    sku = apples.product.sku
+    assert refused.value.message == (
+        f"Cannot write off 11.000 of {sku}: only 10.000 on hand. "
+        "If the shelf holds more, correct the count first."
+    )
+    assert refused.value.extra == {
+        "field": "quantity",
+        "sku": sku,
+        "requested": "11.000",
+        "on_hand": "10.000",
+    }
+    apples.refresh_from_db()
+    assert (apples.on_hand, apples.reserved) == (D("10.000"), D("2.000"))
+    assert list(StockMovement.objects.values_list("pk", flat=True)) == before
+    reservation.refresh_from_db()
+    assert reservation.state == ReservationState.HELD
+
+
+def test_write_off_of_everything_on_hand_flags_what_it_held_short(apples):
+    [reservation] = stock_reserve(lines=[ReservationLine(apples, 2)], reference="R")
+
+    stock_write_off(store_product=apples, quantity=10, reason="freezer failed")
+
+    apples.refresh_from_db()
+    assert (apples.on_hand, apples.reserved) == (0, 0)
+    reservation.refresh_from_db()
+    assert reservation.state == ReservationState.SHORT
+    assert not StockMovement.objects.filter(kind=MovementKind.CORRECTION).exists()
     assert_ledger_matches(apples)
 
 
