@@ -215,6 +215,21 @@ class StoreScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+def _parent_in_scope(request: HttpRequest, obj: Model | None) -> bool:
+    """May the user see the rows an inline shows under ``obj`` (a store's row)?
+
+    Django asks with the parent row to decide whether to show the inline, and
+    without it when building the inline's queryset; the parent admin has already
+    scoped the row itself.
+    """
+    ids = managed_store_ids(request)
+    if ids is None:
+        return True
+    if obj is None:
+        return bool(ids)
+    return obj.store_id in ids
+
+
 class CatalogueAdmin(admin.ModelAdmin):
     """Chain-wide rows: Django's model permissions, and managers may look."""
 
@@ -426,8 +441,7 @@ class OpenLotInline(admin.TabularInline):
         return super().get_queryset(request).filter(quantity_left__gt=0)
 
     def has_view_permission(self, request, obj=None) -> bool:
-        ids = managed_store_ids(request)
-        return ids is None or (obj is not None and obj.store_id in ids)
+        return _parent_in_scope(request, obj)
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

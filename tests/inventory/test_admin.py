@@ -338,6 +338,17 @@ def test_manager_can_open_their_own_rows(manager_client, shop):
     assert manager_client.get(change("product", own.product_id)).status_code == 200
 
 
+def test_manager_sees_the_lots_on_their_products_page(manager_client, shop):
+    sp = shop[("SH01", "SAL")]
+    lot = StockLot.objects.get(store_product=sp)
+
+    response = manager_client.get(change("storeproduct", sp.pk))
+
+    assert response.status_code == 200
+    [lots] = response.context["inline_admin_formsets"]
+    assert [form.instance.pk for form in lots.formset.forms] == [lot.pk]
+
+
 def test_manager_cannot_edit_another_stores_product_even_by_post(manager_client, shop):
     theirs = shop[("SH02", "APL")]
 
