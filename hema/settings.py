@@ -239,6 +239,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.purge_idempotency_keys",
         "schedule": crontab(minute=17),
     },
+    # Nightly, in the quiet hour: recompute every store's stock counts from the
+    # ledger and the held reservations; drift is recorded and logged, never fixed.
+    "inventory-reconcile": {
+        "task": "inventory.reconcile",
+        "schedule": crontab(hour=3, minute=30),
+    },
 }
 
 # --- Domain defaults --------------------------------------------------------

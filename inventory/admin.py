@@ -46,6 +46,8 @@ from inventory.forms import (
 from inventory.models import (
     Category,
     Product,
+    ReconcileDrift,
+    ReconcileRun,
     Reservation,
     StockLot,
     StockMovement,
@@ -770,3 +772,77 @@ class StockMovementAdmin(LedgerAdmin):
     date_hierarchy = "created_at"
     # The ledger grows without end: skip the unfiltered COUNT(*) on every page.
     show_full_result_count = False
+
+
+# --- Stock reconcile runs (read-only) ---------------------------------------------
+
+
+class ReconcileDriftInline(admin.TabularInline):
+    """What each drifting store product should have (ledger, holds) and has."""
+
+    model = ReconcileDrift
+    verbose_name_plural = "drift found"
+    fields = (
+        "store_product",
+        "on_hand_expected",
+        "on_hand_actual",
+        "reserved_expected",
+        "reserved_held",
+        "reserved_actual",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("store_product__store", "store_product__product")
+        )
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return _parent_in_scope(request, obj)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ReconcileRun)
+class ReconcileRunAdmin(StoreScopedAdmin):
+    """The nightly comparison of each store's counts with its ledger."""
+
+    read_only = True
+    list_display = (
+        "started_at",
+        "store",
+        "state",
+        "products_checked",
+        "drift_count",
+        "duration",
+    )
+    list_select_related = ("store",)
+    list_filter = (StoreFilter, "state", "started_at")
+    date_hierarchy = "started_at"
+    fields = (
+        "store",
+        "state",
+        "started_at",
+        "finished_at",
+        "duration",
+        "products_checked",
+        "drift_count",
+        "error",
+    )
+    readonly_fields = fields
+    inlines = (ReconcileDriftInline,)
+
+    @admin.display(description="duration (ms)")
+    def duration(self, obj: ReconcileRun) -> int | None:
+        return obj.duration_ms

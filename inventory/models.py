@@ -421,6 +421,87 @@ class StockMovement(models.Model):
         return f"{self.kind} {self.store_product_id} on_hand {self.on_hand_delta:+}"
 
 
+class ReconcileState(models.TextChoices):
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ReconcileRun(TimeStampedModel):
+    """One comparison of a store's stock counts with the ledger and the holds.
+
+    Written by ``inventory.reconcile``; it records and never changes a count.
+    """
+
+    # Found through the (store, state, started_at) index below.
+    store = models.ForeignKey(
+        Store, on_delete=models.CASCADE, related_name="reconcile_runs", db_index=False
+    )
+    state = models.CharField(
+        max_length=16, choices=ReconcileState.choices, default=ReconcileState.RUNNING
+    )
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    products_checked = models.PositiveIntegerField(default=0)
+    drift_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("-started_at", "-pk")
+        indexes = [models.Index(fields=["store", "state", "started_at"])]
+
+    def __str__(self) -> str:
+        return (
+            f"reconcile {self.store.code} {self.started_at:%Y-%m-%d %H:%M} {self.state}"
+        )
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.finished_at is None:
+            return None
+        return round((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+class ReconcileDrift(models.Model):
+    """A store product whose counts disagree with what the ledger and holds say.
+
+    ``*_expected`` is the ledger's sum, ``reserved_held`` the sum of the held
+    reservations, ``*_actual`` the row's count when the run read it.
+    """
+
+    # Found through the (run, store_product) unique index below.
+    run = models.ForeignKey(
+        ReconcileRun, on_delete=models.CASCADE, related_name="drifts", db_index=False
+    )
+    store_product = models.ForeignKey(
+        StoreProduct, on_delete=models.CASCADE, related_name="+"
+    )
+    on_hand_expected = models.DecimalField(**QUANTITY)
+    on_hand_actual = models.DecimalField(**QUANTITY)
+    reserved_expected = models.DecimalField(**QUANTITY)
+    reserved_held = models.DecimalField(**QUANTITY)
+    reserved_actual = models.DecimalField(**QUANTITY)
+
+    class Meta:
+        ordering = ("run", "store_product")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "store_product"], name="reconcile_drift_once_per_run"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"drift of {self.store_product_id} in run {self.run_id}"
+
+    @property
+    def on_hand_difference(self) -> Decimal:
+        return self.on_hand_actual - self.on_hand_expected
+
+    @property
+    def reserved_difference(self) -> Decimal:
+        return self.reserved_actual - self.reserved_expected
+
+
 # Weather is defined in its own module (providers beside the table); import it
 # here so that Django registers the model with the inventory app.
 from inventory.weather import StoreWeather  # noqa: E402, F401

@@ -3,12 +3,34 @@
 import math
 from decimal import Decimal
 
-from django.db.models import QuerySet, Sum
+from django.db.models import (
+    DecimalField,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
 
 from inventory.errors import InvalidScanCode, ProductNotFound, StoreNotFound
 from inventory.geo import distance_km_decimal
-from inventory.models import StaffRole, StockLot, Store, StoreProduct, StoreStaff
+from inventory.models import (
+    QUANTITY,
+    Reservation,
+    ReservationState,
+    StaffRole,
+    StockLot,
+    StockMovement,
+    Store,
+    StoreProduct,
+    StoreStaff,
+)
 from inventory.qr import parse_scan_code
+
+QUANTITY_FIELD = DecimalField(**QUANTITY)
 
 
 def store_get(*, code: str) -> Store:
@@ -73,12 +95,70 @@ def store_ids_managed_by(*, user) -> set[int]:
     )
 
 
+def _per_store_product_sum(queryset: QuerySet, field: str) -> Coalesce:
+    """``SUM(field)`` of ``queryset``'s rows of the outer store product, 0 if none."""
+    total = (
+        queryset.filter(store_product=OuterRef("pk"))
+        .order_by()
+        .values("store_product")
+        .annotate(total=Sum(field))
+        .values("total")
+    )
+    return Coalesce(Subquery(total), Value(Decimal(0)), output_field=QUANTITY_FIELD)
+
+
+def store_products_with_stock_totals(
+    queryset: QuerySet[StoreProduct] | None = None,
+) -> QuerySet[StoreProduct]:
+    """Store products annotated with what their counts should be, in one query.
+
+    ``ledger_on_hand`` and ``ledger_reserved`` sum the stock ledger's deltas;
+    ``held_reserved`` sums the quantities of the reservations still held. Each is
+    a correlated subquery over the ledger's (store product, created at) index and
+    the reservations' (store product, state) index, so a store's products are
+    checked in one statement, which also reads the counts and the sums from one
+    snapshot: a sale committing meanwhile never shows as drift.
+    """
+    queryset = StoreProduct.objects.all() if queryset is None else queryset
+    return queryset.annotate(
+        ledger_on_hand=_per_store_product_sum(
+            StockMovement.objects.all(), "on_hand_delta"
+        ),
+        ledger_reserved=_per_store_product_sum(
+            StockMovement.objects.all(), "reserved_delta"
+        ),
+        held_reserved=_per_store_product_sum(
+            Reservation.objects.filter(state=ReservationState.HELD), "quantity"
+        ),
+    )
+
+
 def stock_totals_from_ledger(store_product: StoreProduct) -> tuple[Decimal, Decimal]:
     """On hand and reserved as the ledger sums them (drift checks, tests)."""
-    sums = store_product.movements.aggregate(
-        on_hand=Sum("on_hand_delta"), reserved=Sum("reserved_delta")
+    return (
+        store_products_with_stock_totals()
+        .filter(pk=store_product.pk)
+        .values_list("ledger_on_hand", "ledger_reserved")
+        .get()
     )
-    return sums["on_hand"] or Decimal(0), sums["reserved"] or Decimal(0)
+
+
+def store_products_drifting(*, store: Store) -> QuerySet[StoreProduct]:
+    """The store's products whose counts disagree with the ledger or the holds.
+
+    On hand must equal the ledger's on hand; reserved must equal both the
+    ledger's reserved and the sum of the held reservations. One query.
+    """
+    return (
+        store_products_with_stock_totals(StoreProduct.objects.filter(store=store))
+        .filter(
+            ~Q(on_hand=F("ledger_on_hand"))
+            | ~Q(reserved=F("ledger_reserved"))
+            | ~Q(reserved=F("held_reserved"))
+        )
+        .select_related("product")
+        .order_by("pk")
+    )
 
 
 def stores_covering(*, latitude: Decimal, longitude: Decimal) -> list[Store]:
