@@ -73,6 +73,8 @@ PERCENT_STEP = Decimal("0.01")
 # The first key of the stores' repricing advisory locks ("pr"); the second is
 # the store's id.
 ADVISORY_LOCK_CLASS = 0x7072
+# A batch that writes nothing touches the run's heartbeat at most this often.
+HEARTBEAT_EVERY = dt.timedelta(seconds=5)
 _ROW_FIELDS = (
     "pk",
     "product_id",
@@ -398,7 +400,16 @@ def _write_batch(
 ) -> None:
     """One batch in one short transaction: its history rows, its shelf prices
     (``shelf_prices_set`` locks its rows in primary-key order), and the run's
-    heartbeat and counts, so what the run row says is what has committed."""
+    heartbeat and counts, so what the run row says is what has committed. A
+    batch with nothing to write (a rerun) touches the heartbeat only when it is
+    ``HEARTBEAT_EVERY`` old."""
+    run.products_priced += priced
+    if (
+        not changes
+        and not steps
+        and timezone.now() - run.heartbeat_at < (HEARTBEAT_EVERY)
+    ):
+        return
     with transaction.atomic():
         if changes:
             PriceChange.objects.bulk_create(changes)
@@ -408,7 +419,6 @@ def _write_batch(
             )
         if steps:
             MarkdownStep.objects.bulk_create(steps, ignore_conflicts=True)
-        run.products_priced += priced
         run.prices_changed += len(changes)
         run.markdowns_stepped += len(steps)
         run.heartbeat_at = timezone.now()
