@@ -89,3 +89,27 @@ def test_eager_and_direct_calls_are_never_counted(tmp_path, cap):
     assert note_task.apply(args=(path, "eager")).get() == "eager"
     assert note_task(path, "direct") == "direct"
     assert TaskDelivery.objects.count() == 0
+
+
+def test_the_admin_lists_given_up_tasks_and_edits_none(admin_client, tmp_path, cap):
+    path = str(tmp_path / "notes")
+    for _ in range(4):
+        deliver(note_task, path, "ran", task_id="t-5", redelivered=True)
+    row = TaskDelivery.objects.get()
+
+    listing = admin_client.get("/admin/hema/taskdelivery/", {"gave_up": "yes"})
+    assert listing.status_code == 200
+    assert "tests.note" in listing.content.decode()
+    assert (
+        admin_client.get("/admin/hema/taskdelivery/", {"gave_up": "no"})
+        .context["cl"]
+        .result_count
+        == 0
+    )
+    assert admin_client.get("/admin/hema/taskdelivery/add/").status_code == 403
+    change = admin_client.post(
+        f"/admin/hema/taskdelivery/{row.pk}/change/", {"deliveries": "1"}
+    )
+    assert change.status_code == 403
+    row.refresh_from_db()
+    assert row.deliveries == 5
