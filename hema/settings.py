@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "simple_history",
+    "hema",
     "accounts",
     "inventory",
     "pricing",
@@ -262,6 +263,17 @@ HEMA_OPEN_METEO_URL = env.str(
 HEMA_WEATHER_TIMEOUT_SECONDS = env.float("HEMA_WEATHER_TIMEOUT_SECONDS", default=5.0)
 HEMA_WEATHER_RETRIES = env.int("HEMA_WEATHER_RETRIES", default=2)
 HEMA_WEATHER_CACHE_SECONDS = env.int("HEMA_WEATHER_CACHE_SECONDS", default=600)
+
+# Repricing writes in batches of this many products, one short transaction each,
+# so a checkout waits at most one batch behind it. A run whose heartbeat (touched
+# as batches complete) is older than HEMA_REPRICING_STALE_SECONDS is dead: the
+# label feed stops waiting for it and the store's next run marks it failed.
+HEMA_REPRICING_BATCH_SIZE = env.int("HEMA_REPRICING_BATCH_SIZE", default=500)
+HEMA_REPRICING_STALE_SECONDS = env.int("HEMA_REPRICING_STALE_SECONDS", default=60)
+# A task message delivered more often than this (each time its worker died under
+# it) is not run again: it is recorded (admin: task deliveries), logged at ERROR
+# and acknowledged; the periodic sweeps do its work (hema/taskguard.py).
+HEMA_TASK_MAX_DELIVERIES = env.int("HEMA_TASK_MAX_DELIVERIES", default=5)
 
 # Tax rates by product tax class; shelf prices include tax.
 HEMA_TAX_RATES = {"standard": "0.13", "reduced": "0.09", "zero": "0"}

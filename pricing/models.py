@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from hema.models import TimeStampedModel
@@ -383,7 +384,10 @@ class RunState(models.TextChoices):
 
 
 class RepricingRun(TimeStampedModel):
-    """One run of the repricing job for one store: what it did and how long."""
+    """One run of the repricing job for one store: what it did and how long.
+
+    The counts grow as batches commit, so a run that died shows how far it got.
+    """
 
     store = models.ForeignKey(
         "inventory.Store", on_delete=models.CASCADE, related_name="repricing_runs"
@@ -395,6 +399,11 @@ class RepricingRun(TimeStampedModel):
     priced_at = models.DateTimeField(help_text="The moment the prices are for.")
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="Touched as each batch commits. A running run whose heartbeat "
+        "is older than HEMA_REPRICING_STALE_SECONDS died with its worker.",
+    )
     products_priced = models.PositiveIntegerField(default=0)
     prices_changed = models.PositiveIntegerField(default=0)
     markdowns_stepped = models.PositiveIntegerField(default=0)

@@ -482,14 +482,15 @@ def feed_as_of(*, store: Store, now: dt.datetime | None = None) -> dt.datetime:
 
     Normally now; while a repricing run of the store is in flight it is the
     run's start, so changes that run commits later (stamped after its start)
-    are not skipped by the next poll. A run older than the task time limit is
-    dead and ignored.
+    are not skipped by the next poll. A run whose heartbeat is older than
+    ``HEMA_REPRICING_STALE_SECONDS`` died with its worker and is ignored (the
+    store's next run marks it failed).
     """
     now = now or timezone.now()
-    limit = dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    stale = dt.timedelta(seconds=settings.HEMA_REPRICING_STALE_SECONDS)
     earliest = (
         RepricingRun.objects.filter(
-            store=store, state=RunState.RUNNING, started_at__gte=now - limit
+            store=store, state=RunState.RUNNING, heartbeat_at__gte=now - stale
         )
         .order_by("started_at")
         .values_list("started_at", flat=True)
