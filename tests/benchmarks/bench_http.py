@@ -113,8 +113,9 @@ def _answers(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def _gunicorn(tree: Path, log_path: Path) -> Iterator[str]:
-    """gunicorn serving ``tree``'s code with ``tree``'s config; yields its URL."""
+def _gunicorn(tree: Path, log_path: Path) -> Iterator[tuple[str, int]]:
+    """gunicorn serving ``tree``'s code with ``tree``'s config; yields its URL
+    and the master's pid."""
     port = _free_port()
     env = _server_environment(tree, port)
     with log_path.open("ab") as log:
@@ -143,7 +144,7 @@ def _gunicorn(tree: Path, log_path: Path) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"gunicorn not ready in {START_TIMEOUT} s")
             time.sleep(0.2)
-        yield base
+        yield base, process.pid
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -294,24 +295,59 @@ def _check_answers(base: str, paths: dict[str, list[str]]) -> dict[str, object]:
     return scans
 
 
-def _restarts(log_path: Path, workers_started: int) -> int:
-    booted = log_path.read_text(errors="replace").count("Booting worker with pid")
-    return max(0, booted - workers_started)
+def _cpu_seconds(master: int) -> float | None:
+    """CPU time of gunicorn's master and workers so far, recycled workers
+    included (a reaped child's time is in its parent's cutime and cstime).
+
+    On a machine shared with other work, requests per second follow what the
+    others leave free; the server's CPU per request does not. Linux only.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def fields(pid: int) -> list[str]:
+        # After "(command)": state, ppid, ...; utime, stime, cutime, cstime
+        # are the 12th to 15th.
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+    try:
+        total = sum(int(x) for x in fields(master)[11:15])
+        children = Path(f"/proc/{master}/task/{master}/children").read_text()
+        for child in children.split():
+            with contextlib.suppress(FileNotFoundError):  # a worker just exited
+                total += sum(int(x) for x in fields(int(child))[11:13])
+    except (OSError, ValueError):
+        return None
+    return total / tick
 
 
 def _measure(
     tree: Path, paths: dict, workdir: Path, tag: str, load
 ) -> tuple[dict, dict, int]:
     log_path = workdir / f"gunicorn-{tag}.log"
-    with _gunicorn(tree, log_path) as base:
-        log_text = log_path.read_text(errors="replace")
-        workers = log_text.count("Booting worker with pid")
+    log_path.unlink(missing_ok=True)
+    with _gunicorn(tree, log_path) as (base, master):
         scans = _check_answers(base, paths)
         figures = {}
         for endpoint in ENDPOINTS:
             load(base, paths[endpoint], WARM_UP_SECONDS, workdir)
-            figures[endpoint] = load(base, paths[endpoint], SECONDS, workdir)
-    return figures, scans, _restarts(log_path, workers)
+            before = _cpu_seconds(master)
+            figure = load(base, paths[endpoint], SECONDS, workdir)
+            after = _cpu_seconds(master)
+            if before is not None and after is not None:
+                cpu_ms = 1000 * (after - before) / max(figure["requests"], 1)
+                figure["server_cpu_ms_per_request"] = cpu_ms
+            figures[endpoint] = figure
+    restarts = log_path.read_text(errors="replace").count("Autorestarting worker")
+    return figures, scans, restarts
+
+
+def _cpu_median(samples: list[dict]) -> float | None:
+    values = [
+        s["server_cpu_ms_per_request"]
+        for s in samples
+        if "server_cpu_ms_per_request" in s
+    ]
+    return round(statistics.median(values), 3) if values else None
 
 
 def _median(samples: list[dict], key: str) -> float:
@@ -328,6 +364,7 @@ def _summary(samples: dict[str, list[dict]]) -> dict[str, dict]:
             "p50_ms": round(_median(samples[endpoint], "p50_ms"), 2),
             "p99_ms": round(_median(samples[endpoint], "p99_ms"), 2),
             "ratio_to_healthz": round(rps / healthz, 3),
+            "server_cpu_ms_per_request": _cpu_median(samples[endpoint]),
             "non_2xx": sum(s["non_2xx"] for s in samples[endpoint]),
             "socket_errors": sum(s["socket_errors"] for s in samples[endpoint]),
         }
@@ -336,16 +373,19 @@ def _summary(samples: dict[str, list[dict]]) -> dict[str, dict]:
 
 def _markdown(summaries: dict[str, dict], note: str) -> str:
     lines = [
-        "| code | endpoint | requests/s | p50 ms | p99 ms | / healthz | errors |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| code | endpoint | requests/s | p50 ms | p99 ms | / healthz "
+        "| server CPU ms/request | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for target, summary in summaries.items():
         for endpoint, s in summary.items():
             errors = s["non_2xx"] + s["socket_errors"]
+            cpu = s["server_cpu_ms_per_request"]
             lines.append(
                 f"| {target} | {endpoint} | {s['requests_per_s']:,.0f} | "
                 f"{s['p50_ms']:.1f} | {s['p99_ms']:.1f} | "
-                f"{s['ratio_to_healthz']:.2f} | {errors} |"
+                f"{s['ratio_to_healthz']:.2f} | "
+                f"{'-' if cpu is None else f'{cpu:.2f}'} | {errors} |"
             )
     return "\n".join([note, "", *lines, ""])
 
@@ -393,6 +433,7 @@ def bench_http(context: BenchContext) -> BenchResult:
     rows = []
     for target, summary in summaries.items():
         for endpoint, s in summary.items():
+            cpu = s["server_cpu_ms_per_request"]
             rows.append(
                 Row(
                     f"{target}: {endpoint}",
@@ -400,6 +441,7 @@ def bench_http(context: BenchContext) -> BenchResult:
                     "req/s",
                     f"p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms, "
                     f"{s['ratio_to_healthz']:.2f} x healthz, "
+                    f"server CPU {'-' if cpu is None else f'{cpu:.2f}'} ms/request, "
                     f"{s['non_2xx'] + s['socket_errors']} errors; {shape}",
                 )
             )
@@ -423,6 +465,11 @@ def bench_http(context: BenchContext) -> BenchResult:
         share = this["ratio_to_healthz"] / base["ratio_to_healthz"]
         data["scan_speedup"] = round(speedup, 2)
         data["scan_share_of_healthz_gain"] = round(share, 2)
+        if this["server_cpu_ms_per_request"] and base["server_cpu_ms_per_request"]:
+            data["scan_server_cpu_ratio"] = round(
+                base["server_cpu_ms_per_request"] / this["server_cpu_ms_per_request"],
+                2,
+            )
         data["scan_answers_identical"] = not differing
         data["meets_target"] = (
             speedup >= TARGET_SPEEDUP and this["p99_ms"] < TARGET_P99_MS
@@ -436,6 +483,23 @@ def bench_http(context: BenchContext) -> BenchResult:
                 f"{len(paths['scan'])} scan answers identical",
             )
         )
+        rows.append(
+            Row(
+                "scan: share of healthz, this / baseline",
+                f"{share:.2f}",
+                "x",
+                "the same ratio corrected for the load the machine was under",
+            )
+        )
+        if "scan_server_cpu_ratio" in data:
+            rows.append(
+                Row(
+                    "scan: server CPU per request, baseline / this",
+                    f"{data['scan_server_cpu_ratio']:.2f}",
+                    "x",
+                    "gunicorn's master and workers, recycled ones included",
+                )
+            )
     note = (
         f"{context.machine['cpu_count']} CPUs, load "
         f"{context.machine['load_average'][0]}; {shape}; "
