@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/hema
+BENCH ?=
 
 .PHONY: venv run serve test test-fast lint format bench migrate seed clean
 
@@ -51,8 +52,10 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 ## bench: figures under tests/benchmarks/results/ (needs PostgreSQL: PG_URL).
+## BENCH=http runs only that one; HEMA_BENCH_BASELINE=<checkout> also serves
+## the HTTP benchmark from another checkout (the code before a change), alternately.
 bench: venv
-	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} $(BIN)/python -m tests.benchmarks.run
+	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} $(BIN)/python -m tests.benchmarks.run $(BENCH)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 var staticfiles

@@ -30,9 +30,18 @@ threads = int(os.environ.get("GUNICORN_THREADS", "2"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 30
 keepalive = 5
-# Recycle workers now and then so that a slow leak never takes a pod down.
-max_requests = 2000
-max_requests_jitter = 200
+# Recycle workers now and then so that a slow leak never takes a pod down. A
+# worker answers 1,000+ requests a second under load: 2,000 restarted one every
+# few seconds; 100,000 (+/- 10%, so that workers do not restart together) is
+# minutes apart even at full load.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "100000"))
+max_requests_jitter = max_requests // 10
+# Load Django once in the master and fork the workers from it: a worker that is
+# recycled is ready at once instead of importing the project again (a second of
+# CPU taken from the workers that are answering). Nothing opens a database or
+# broker connection at import, so no socket is shared across the fork. A code
+# change needs a restart of the master, not a HUP.
+preload_app = os.environ.get("GUNICORN_PRELOAD", "true").lower() not in {"0", "false"}
 
 # Proxies whose X-Forwarded-* headers gunicorn trusts (nginx, the ingress).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

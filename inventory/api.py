@@ -18,6 +18,7 @@ from inventory.serializers import (
     LocationQuery,
     ScanResultSerializer,
     StoreSerializer,
+    scan_result,
 )
 
 BAD_INPUT = OpenApiResponse(
@@ -106,10 +107,8 @@ class ScanApi(APIView):
         "optionally percent-encoded) or a bare SKU. `price` is the shelf price now.",
     )
     def get(self, request: Request, store_code: str, code: str) -> Response:
-        store = selectors.store_get(code=store_code)
-        store_product = selectors.store_product_for_scan(store=store, code=code)
-        context = {"oldest_lot": selectors.oldest_lot(store_product)}
-        return Response(ScanResultSerializer(store_product, context=context).data)
+        read = selectors.scan_read(store_code=store_code, code=code)
+        return Response(scan_result(read))
 
 
 class ProductQrApi(APIView):

@@ -11,6 +11,7 @@ from PIL import Image
 
 from inventory.models import SaleUnit, StoreProduct
 from inventory.qr import qr_payload, render_png, render_svg
+from inventory.serializers import ScanResultSerializer
 from inventory.services import (
     ReservationLine,
     stock_receive,
@@ -211,10 +212,25 @@ def test_scan_of_the_printed_payload_finds_the_product(api_client, apples):
     assert response.json()["sku"] == "APL001"
 
 
-def test_scan_with_few_queries(api_client, apples, django_assert_num_queries):
-    # The store, the store product with its product and category, the oldest lot.
-    with django_assert_num_queries(3):
-        assert api_client.get(scan_url("SH01", "APL001")).status_code == 200
+def test_scan_is_one_query(api_client, salmon, django_assert_max_num_queries):
+    # The store product with its store, product and category, and the oldest lot.
+    for best_before in (dt.date(2030, 5, 4), dt.date(2030, 5, 2)):
+        stock_receive(store_product=salmon, quantity="1.000", best_before=best_before)
+
+    with django_assert_max_num_queries(1):
+        response = api_client.get(scan_url("SH01", "SAL-NO-1"))
+
+    assert response.status_code == 200
+    assert response.json()["freshness"]["oldest_best_before"] == "2030-05-02"
+
+
+def test_scan_answer_has_the_documented_fields(api_client, apples):
+    documented = ScanResultSerializer().fields
+
+    body = api_client.get(scan_url("SH01", "APL001")).json()
+
+    assert list(body) == list(documented)
+    assert list(body["freshness"]) == list(documented["freshness"].fields)
 
 
 def test_scan_at_an_unknown_store_is_404(api_client, apples):
@@ -226,6 +242,41 @@ def test_scan_at_an_unknown_store_is_404(api_client, apples):
         "message": "No store with code 'XX01'.",
         "extra": {"field": "store_code", "value": "XX01"},
     }
+
+
+@pytest.mark.parametrize(
+    ("store_code", "code"),
+    [
+        ("XX01", "APL 001!"),
+        ("XX01", "https://hema.test/q/SH02/APL001"),
+        ("SH99", "APL001"),
+        ("SH%00", "APL001"),
+    ],
+    ids=["malformed-code", "other-label", "closed-store", "nul"],
+)
+def test_scan_names_an_unknown_or_closed_store_before_the_code(
+    api_client, apples, store_code, code
+):
+    StoreFactory(code="SH99", is_active=False)
+
+    response = api_client.get(scan_url(store_code, code))
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "store_not_found"
+
+
+def test_scan_at_a_closed_store_selling_the_product_is_404(api_client, apples):
+    StoreProduct.objects.create(
+        store=StoreFactory(code="SH98", is_active=False),
+        product=apples.product,
+        list_price=D("1.00"),
+        unit_cost=D("0.50"),
+    )
+
+    response = api_client.get(scan_url("SH98", "APL001"))
+
+    assert response.status_code == 404
+    assert response.json()["extra"] == {"field": "store_code", "value": "SH98"}
 
 
 def test_scan_of_an_unknown_sku_is_404(api_client, apples):
