@@ -11,6 +11,7 @@ import django
 
 def main() -> None:
     django.setup()
+    from django.db import close_old_connections
     from django.test import Client
 
     client = Client(raise_request_exception=False)
@@ -20,6 +21,10 @@ def main() -> None:
         started = time.perf_counter()
         response = getattr(client, command["method"].lower())(command["path"], **extra)
         elapsed = time.perf_counter() - started
+        # What a real server does at the end of a request (the test client
+        # leaves it out): drop a connection that failed, so the next request
+        # connects again.
+        close_old_connections()
         body = response.content.decode("utf-8", "replace")
         print(
             json.dumps(
