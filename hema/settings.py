@@ -2,7 +2,8 @@
 
 Every value has an embedded default that works on a bare machine (SQLite file,
 filesystem broker, local-memory cache) so that ``make run`` needs no server.
-Production sets ``DEBUG=False`` and the service URLs; secrets then have no default.
+``DEBUG`` is off unless the environment turns it on (``make run`` and
+``.env.example`` do, for development); with it off, secrets have no default.
 """
 
 from pathlib import Path
@@ -18,7 +19,7 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # --- Core -------------------------------------------------------------------
-DEBUG = env.bool("DEBUG", default=True)
+DEBUG = env.bool("DEBUG", default=False)
 _DEV_SECRET = "django-insecure-development-only-key-do-not-use-in-production"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
 if not SECRET_KEY:
@@ -50,7 +51,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every answer under /api/ is JSON, a database that is gone a 503.
+    "hema.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "hema.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -117,12 +121,21 @@ STORAGES = {
 }
 
 # --- Cache ------------------------------------------------------------------
+# Redis holds only what can be lost (throttle counters, the weather): it fails
+# open (hema/cache.py). A hung Redis costs at most the socket timeouts, and then
+# once per breaker window, not on every request.
 REDIS_URL = env.str("REDIS_URL", default="")
+CACHE_TIMEOUT_SECONDS = env.float("CACHE_TIMEOUT_SECONDS", default=0.25)
 CACHES = {
     "default": (
         {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "hema.cache.FailOpenRedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": CACHE_TIMEOUT_SECONDS,
+                "socket_timeout": CACHE_TIMEOUT_SECONDS,
+                "breaker_seconds": env.float("CACHE_BREAKER_SECONDS", default=5.0),
+            },
         }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
@@ -264,13 +277,21 @@ HEMA_CHECKOUT_HOLD_MINUTES = env.int("HEMA_CHECKOUT_HOLD_MINUTES", default=15)
 # Carts left alone this long expire.
 HEMA_CART_TTL_HOURS = env.int("HEMA_CART_TTL_HOURS", default=24)
 # External payment providers: name -> webhook signing secret. The "sandbox"
-# provider exists only while DEBUG, for the demo and the tests.
+# provider with its public secret exists only while DEBUG (the demo); otherwise
+# only when HEMA_PAYMENT_PROVIDERS names it, with the secret given there.
 HEMA_PAYMENT_PROVIDERS = env.dict("HEMA_PAYMENT_PROVIDERS", default={})
+SANDBOX_WEBHOOK_SECRET = "sandbox-webhook-secret"  # noqa: S105 - public by design
 if DEBUG:
-    HEMA_PAYMENT_PROVIDERS.setdefault("sandbox", "sandbox-webhook-secret")
+    HEMA_PAYMENT_PROVIDERS.setdefault("sandbox", SANDBOX_WEBHOOK_SECRET)
 HEMA_WEBHOOK_TOLERANCE_SECONDS = 300
 
 # --- Logging ----------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").strip().upper()
+if LOG_LEVEL not in {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}:
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be one of debug, info, warning, error or critical, "
+        f"not {LOG_LEVEL.lower()!r}."
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -278,9 +299,45 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Any case: LOG_LEVEL=warning and WARNING are the same level.
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Failing well -----------------------------------------------------------
+# While the database is gone, /api/ answers 503 with this Retry-After.
+HEMA_RETRY_AFTER_SECONDS = env.int("HEMA_RETRY_AFTER_SECONDS", default=5)
+# /healthz asks the cache and the broker at most this often per process (the
+# database on every call): a load balancer polling it costs them little.
+HEMA_HEALTH_PROBE_SECONDS = env.float("HEMA_HEALTH_PROBE_SECONDS", default=5.0)
+HEMA_HEALTH_BROKER_TIMEOUT_SECONDS = env.float(
+    "HEMA_HEALTH_BROKER_TIMEOUT_SECONDS", default=1.0
+)
+
+# --- Security headers (every response, every mode) --------------------------
+# Nothing inline runs: the admin has no inline scripts or styles, and the API
+# docs load their init script from a URL (SpectacularSwaggerSplitView).
+HEMA_CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "font-src": "'self' data:",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+# drf-spectacular's Swagger UI page has one inline <style> block.
+HEMA_CONTENT_SECURITY_POLICY_PATHS = {
+    "/api/docs/": {"style-src": "'self' 'unsafe-inline'"},
+}
+# The backend serves no page that needs a device feature.
+HEMA_PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), payment=(), usb=()"
+)
 
 # --- Security (production) --------------------------------------------------
 if not DEBUG:
