@@ -34,9 +34,14 @@ def error_body(code: str, message: str, extra: dict[str, Any] | None = None) -> 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApplicationError):
-        return Response(
+        response = Response(
             error_body(exc.code, exc.message, exc.extra), status=exc.status_code
         )
+        # A refusal that ends after a while (a log-in lock-out) says when.
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response["Retry-After"] = str(retry_after)
+        return response
     if isinstance(exc, DjangoValidationError):
         fields = (
             exc.message_dict

@@ -6,6 +6,7 @@ filesystem broker, local-memory cache) so that ``make run`` needs no server.
 ``.env.example`` do, for development); with it off, secrets have no default.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "simple_history",
+    "axes",
     "accounts",
     "inventory",
     "pricing",
@@ -95,12 +97,38 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Accounts ---------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["accounts.backends.PhoneOrEmailBackend"]
+AUTHENTICATION_BACKENDS = [
+    # First: a locked-out account or address is refused before any password check.
+    "accounts.backends.LockoutBackend",
+    "accounts.backends.PhoneOrEmailBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# API tokens expire this long after they were issued (log in again for a new one).
+HEMA_TOKEN_TTL_DAYS = env.int("HEMA_TOKEN_TTL_DAYS", default=30)
+
+# How many proxies in front of the app set X-Forwarded-For (deploy/nginx.conf: 1).
+# 0: the header is ignored and REMOTE_ADDR is the client (hema/net.py).
+HEMA_TRUSTED_PROXY_COUNT = env.int("HEMA_TRUSTED_PROXY_COUNT", default=0)
+
+# Log-in lock-out (django-axes, see accounts/lockout.py): this many failures for
+# one account, or from one address, lock it out for the cool-off. In the
+# database, so it holds across processes and while the cache is away.
+AXES_FAILURE_LIMIT = env.int("HEMA_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("HEMA_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "accounts.lockout.login_key"
+AXES_CLIENT_IP_CALLABLE = "hema.net.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+# Lock-outs are answered where the log-in is: the API's 429 and the admin
+# form's message (accounts/lockout.py), so axes' own middleware is not used.
+SILENCED_SYSTEM_CHECKS = ["axes.W002"]
 
 # --- Internationalisation ---------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -145,7 +173,7 @@ CACHES = {
 # --- API --------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -162,6 +190,8 @@ REST_FRAMEWORK = {
         "anon": env.str("THROTTLE_ANON", default="600/min"),
         "user": env.str("THROTTLE_USER", default="1200/min"),
     },
+    # Throttles count the address hema.net.client_ip names (not a made-up header).
+    "NUM_PROXIES": HEMA_TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Hema API",
@@ -353,6 +383,6 @@ if not DEBUG:
         # Preloading binds the domain and every subdomain to HTTPS in browsers for
         # months and is slow to undo: the domain's owner opts in with
         # SECURE_HSTS_PRELOAD=True, so Django's reminder (W021) is not a failure.
-        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+        SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "security.W021"]
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"

@@ -5,6 +5,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 
+from accounts.api import LogOutApi
 from hema.api import router
 from hema.health import healthz
 from inventory.urls import qr_urlpatterns
@@ -12,7 +13,13 @@ from inventory.urls import urlpatterns as inventory_urls
 from orders.urls import urlpatterns as orders_urls
 from pricing.urls import urlpatterns as pricing_urls
 
-api_v1 = [*inventory_urls, *pricing_urls, *orders_urls, *router.urls]
+api_v1 = [
+    path("auth/logout/", LogOutApi.as_view(), name="logout"),
+    *inventory_urls,
+    *pricing_urls,
+    *orders_urls,
+    *router.urls,
+]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
