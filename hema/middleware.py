@@ -27,8 +27,8 @@ from django.http import HttpRequest, HttpResponse
 
 from hema.api import api_error_response, is_api, status_response
 
-# Headers worth keeping when an error page is rewritten.
-KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Vary")
+# What a rewritten error page does not keep from the page it replaces.
+REPLACED_HEADERS = {"content-type", "content-length"}
 
 
 @receiver(got_request_exception, dispatch_uid="hema.middleware.remember_exception")
@@ -56,9 +56,12 @@ class ApiErrorMiddleware:
         rewritten = (
             api_error_response(exc) if response.status_code >= 500 else None
         ) or status_response(request, response.status_code)
-        for header in KEPT_HEADERS:
-            if header in response and header not in rewritten:
-                rewritten[header] = response[header]
+        # Keep what the other middleware added (security headers, Allow,
+        # Retry-After, cookies); only the body and its type change.
+        for header, value in response.items():
+            if header.lower() not in REPLACED_HEADERS and header not in rewritten:
+                rewritten[header] = value
+        rewritten.cookies = response.cookies
         return rewritten
 
     def process_exception(

@@ -37,6 +37,19 @@ class CrashingApi(APIView):
         raise RuntimeError("a bug")
 
 
+class DatabaseGoneMiddleware:
+    """Fails the way SessionMiddleware does when it saves with the database gone."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.path.endswith("/fail-after/"):
+            raise OperationalError("server closed the connection unexpectedly")
+        return response
+
+
 urlpatterns = [
     path("api/test-crash/<str:kind>/", CrashingApi.as_view()),
     path("test-crash/<str:kind>/", CrashingApi.as_view()),
@@ -73,6 +86,9 @@ def test_an_unknown_api_url_is_json_in_debug_too(api_client, debug):
     response = api_client.get("/api/v1/nothing-here/")
 
     assert response.status_code == 404
+    # What the other middleware added stays on the rewritten answer.
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Content-Security-Policy"].startswith("default-src 'self'")
     assert shape(response) == {
         "error": "not_found",
         "message": "Not found.",
@@ -122,6 +138,20 @@ def test_a_database_error_under_the_api_is_a_503_with_retry_after(api_client, de
         "message": "The service is unavailable: try again shortly.",
         "extra": {},
     }
+
+
+@pytest.mark.django_db
+def test_a_database_error_outside_any_view_is_a_503_too(quiet_client, settings, debug):
+    settings.MIDDLEWARE = [
+        *settings.MIDDLEWARE,
+        "tests.hema.test_api_failures.DatabaseGoneMiddleware",
+    ]
+
+    response = quiet_client.get("/api/v1/fail-after/")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert shape(response)["error"] == "service_unavailable"
 
 
 TWENTY_MB = 20 * 1024 * 1024
