@@ -7,6 +7,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/hema
 BENCH ?=
+# These are development commands: DEBUG on (its default is off) unless the
+# environment says otherwise. `serve` and the benchmarks turn it off themselves.
+export DEBUG ?= True
 
 .PHONY: venv run serve test test-fast lint format bench migrate seed clean
 

@@ -2,9 +2,30 @@
 
 from typing import Any
 
+from axes.backends import AxesStandaloneBackend
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
+
+
+class LockoutBackend(AxesStandaloneBackend):
+    """First in ``AUTHENTICATION_BACKENDS``: refuses a locked-out account or
+    address before any password is checked (see ``accounts.lockout``).
+
+    Only requests are locked out: code that authenticates without one (a
+    management command, a test) has no address to count and is let through.
+    """
+
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if request is None:
+            return None
+        return super().authenticate(request, username, password, **kwargs)
 
 
 class PhoneOrEmailBackend(ModelBackend):

@@ -3,6 +3,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import BaseUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as BaseUserChangeForm
 
+from accounts.lockout import is_locked_out, lockout_message
 from accounts.models import User, normalize_phone
 
 
@@ -44,3 +45,15 @@ class AdminLoginForm(AdminAuthenticationForm):
         super().__init__(*args, **kwargs)
         self.fields["username"].label = "E-mail or phone"
         self.fields["username"].widget.attrs["autocomplete"] = "username"
+
+    def clean(self) -> dict:
+        """A locked-out account or address is told so, and when to try again
+        (``accounts.lockout``), instead of "wrong password"."""
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            if is_locked_out(self.request):
+                raise forms.ValidationError(
+                    lockout_message(), code="locked_out"
+                ) from None
+            raise

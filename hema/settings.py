@@ -2,9 +2,11 @@
 
 Every value has an embedded default that works on a bare machine (SQLite file,
 filesystem broker, local-memory cache) so that ``make run`` needs no server.
-Production sets ``DEBUG=False`` and the service URLs; secrets then have no default.
+``DEBUG`` is off unless the environment turns it on (``make run`` and
+``.env.example`` do, for development); with it off, secrets have no default.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -18,7 +20,7 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # --- Core -------------------------------------------------------------------
-DEBUG = env.bool("DEBUG", default=True)
+DEBUG = env.bool("DEBUG", default=False)
 _DEV_SECRET = "django-insecure-development-only-key-do-not-use-in-production"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
 if not SECRET_KEY:
@@ -42,6 +44,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "simple_history",
+    "axes",
     "hema",
     "accounts",
     "inventory",
@@ -51,7 +54,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every answer under /api/ is JSON, a database that is gone a 503.
+    "hema.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "hema.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -92,12 +98,38 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Accounts ---------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["accounts.backends.PhoneOrEmailBackend"]
+AUTHENTICATION_BACKENDS = [
+    # First: a locked-out account or address is refused before any password check.
+    "accounts.backends.LockoutBackend",
+    "accounts.backends.PhoneOrEmailBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# API tokens expire this long after they were issued (log in again for a new one).
+HEMA_TOKEN_TTL_DAYS = env.int("HEMA_TOKEN_TTL_DAYS", default=30)
+
+# How many proxies in front of the app set X-Forwarded-For (deploy/nginx.conf: 1).
+# 0: the header is ignored and REMOTE_ADDR is the client (hema/net.py).
+HEMA_TRUSTED_PROXY_COUNT = env.int("HEMA_TRUSTED_PROXY_COUNT", default=0)
+
+# Log-in lock-out (django-axes, see accounts/lockout.py): this many failures for
+# one account, or from one address, lock it out for the cool-off. In the
+# database, so it holds across processes and while the cache is away.
+AXES_FAILURE_LIMIT = env.int("HEMA_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("HEMA_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "accounts.lockout.login_key"
+AXES_CLIENT_IP_CALLABLE = "hema.net.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+# Lock-outs are answered where the log-in is: the API's 429 and the admin
+# form's message (accounts/lockout.py), so axes' own middleware is not used.
+SILENCED_SYSTEM_CHECKS = ["axes.W002"]
 
 # --- Internationalisation ---------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -118,12 +150,21 @@ STORAGES = {
 }
 
 # --- Cache ------------------------------------------------------------------
+# Redis holds only what can be lost (throttle counters, the weather): it fails
+# open (hema/cache.py). A hung Redis costs at most the socket timeouts, and then
+# once per breaker window, not on every request.
 REDIS_URL = env.str("REDIS_URL", default="")
+CACHE_TIMEOUT_SECONDS = env.float("CACHE_TIMEOUT_SECONDS", default=0.25)
 CACHES = {
     "default": (
         {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "hema.cache.FailOpenRedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": CACHE_TIMEOUT_SECONDS,
+                "socket_timeout": CACHE_TIMEOUT_SECONDS,
+                "breaker_seconds": env.float("CACHE_BREAKER_SECONDS", default=5.0),
+            },
         }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
@@ -133,7 +174,7 @@ CACHES = {
 # --- API --------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -150,6 +191,8 @@ REST_FRAMEWORK = {
         "anon": env.str("THROTTLE_ANON", default="600/min"),
         "user": env.str("THROTTLE_USER", default="1200/min"),
     },
+    # Throttles count the address hema.net.client_ip names (not a made-up header).
+    "NUM_PROXIES": HEMA_TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Hema API",
@@ -282,13 +325,21 @@ HEMA_CHECKOUT_HOLD_MINUTES = env.int("HEMA_CHECKOUT_HOLD_MINUTES", default=15)
 # Carts left alone this long expire.
 HEMA_CART_TTL_HOURS = env.int("HEMA_CART_TTL_HOURS", default=24)
 # External payment providers: name -> webhook signing secret. The "sandbox"
-# provider exists only while DEBUG, for the demo and the tests.
+# provider with its public secret exists only while DEBUG (the demo); otherwise
+# only when HEMA_PAYMENT_PROVIDERS names it, with the secret given there.
 HEMA_PAYMENT_PROVIDERS = env.dict("HEMA_PAYMENT_PROVIDERS", default={})
+SANDBOX_WEBHOOK_SECRET = "sandbox-webhook-secret"  # noqa: S105 - public by design
 if DEBUG:
-    HEMA_PAYMENT_PROVIDERS.setdefault("sandbox", "sandbox-webhook-secret")
+    HEMA_PAYMENT_PROVIDERS.setdefault("sandbox", SANDBOX_WEBHOOK_SECRET)
 HEMA_WEBHOOK_TOLERANCE_SECONDS = 300
 
 # --- Logging ----------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").strip().upper()
+if LOG_LEVEL not in {"CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"}:
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be one of debug, info, warning, error or critical, "
+        f"not {LOG_LEVEL.lower()!r}."
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -296,9 +347,45 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Any case: LOG_LEVEL=warning and WARNING are the same level.
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Failing well -----------------------------------------------------------
+# While the database is gone, /api/ answers 503 with this Retry-After.
+HEMA_RETRY_AFTER_SECONDS = env.int("HEMA_RETRY_AFTER_SECONDS", default=5)
+# /healthz asks the cache and the broker at most this often per process (the
+# database on every call): a load balancer polling it costs them little.
+HEMA_HEALTH_PROBE_SECONDS = env.float("HEMA_HEALTH_PROBE_SECONDS", default=5.0)
+HEMA_HEALTH_BROKER_TIMEOUT_SECONDS = env.float(
+    "HEMA_HEALTH_BROKER_TIMEOUT_SECONDS", default=1.0
+)
+
+# --- Security headers (every response, every mode) --------------------------
+# Nothing inline runs: the admin has no inline scripts or styles, and the API
+# docs load their init script from a URL (SpectacularSwaggerSplitView).
+HEMA_CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "font-src": "'self' data:",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+# drf-spectacular's Swagger UI page has one inline <style> block.
+HEMA_CONTENT_SECURITY_POLICY_PATHS = {
+    "/api/docs/": {"style-src": "'self' 'unsafe-inline'"},
+}
+# The backend serves no page that needs a device feature.
+HEMA_PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), payment=(), usb=()"
+)
 
 # --- Security (production) --------------------------------------------------
 if not DEBUG:
@@ -314,6 +401,6 @@ if not DEBUG:
         # Preloading binds the domain and every subdomain to HTTPS in browsers for
         # months and is slow to undo: the domain's owner opts in with
         # SECURE_HSTS_PRELOAD=True, so Django's reminder (W021) is not a failure.
-        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+        SILENCED_SYSTEM_CHECKS = [*SILENCED_SYSTEM_CHECKS, "security.W021"]
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"

@@ -6,9 +6,10 @@ from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from rest_framework.authtoken.models import Token
 
+from accounts.lockout import raise_if_locked_out
 from accounts.models import normalize_phone
+from accounts.tokens import token_issue
 from orders.errors import AddressNotFound, LogInRefused, SignupRefused
 from orders.models import Address, Member
 from orders.wallet import wallet_for
@@ -53,17 +54,21 @@ def member_sign_up(
         ) from None
     member = Member.objects.create(user=user)
     wallet_for(member)
-    token, _ = Token.objects.get_or_create(user=user)
-    return member, token.key
+    return member, token_issue(user=user).key
 
 
 def member_log_in(*, login: str, password: str, request: Any = None) -> str:
+    """A token for the member, or a refusal.
+
+    Too many failures for the account or from the address lock it out for a
+    while (``accounts.lockout``): refused with 429 whatever the password.
+    """
     user = authenticate(request, username=login, password=password)
     if user is None:
+        raise_if_locked_out(request)
         raise LogInRefused("Wrong login or password.", {"field": "login"})
     Member.objects.get_or_create(user=user)
-    token, _ = Token.objects.get_or_create(user=user)
-    return token.key
+    return token_issue(user=user).key
 
 
 def address_add(

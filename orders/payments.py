@@ -141,6 +141,10 @@ class ProviderGateway:
             event = json.loads(body)
         except ValueError:
             raise WebhookRejected("The body is not JSON.", {"field": "body"}) from None
+        except RecursionError:
+            raise WebhookRejected(
+                "The body is nested too deeply.", {"field": "body"}
+            ) from None
         if not isinstance(event, dict) or not {"id", "type", "data"} <= event.keys():
             raise WebhookRejected(
                 "An event needs id, type and data.", {"field": "body"}

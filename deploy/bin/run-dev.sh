@@ -4,6 +4,8 @@
 # development server (filesystem broker under var/), and stops with it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# Development: DEBUG on (its default is off) unless the environment says otherwise.
+export DEBUG="${DEBUG:-True}"
 HOST="${1:-127.0.0.1}"
 PORT="${2:-8000}"
 BIN=.venv/bin

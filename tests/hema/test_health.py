@@ -28,7 +28,12 @@ def test_healthz_is_ok_when_the_database_answers(client):
 
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "cache": "ok",
+        "broker": "ok",
+    }
 
 
 @pytest.mark.slow
@@ -55,6 +60,8 @@ def test_healthz_is_503_with_a_reason_when_the_database_is_unreachable():
     assert answer["body"] == {
         "status": "unavailable",
         "database": "error",
+        "cache": "ok",
+        "broker": "ok",
         "reason": "database unreachable (OperationalError)",
     }
     # The details stay in the log, where operators look.

@@ -104,4 +104,10 @@ def test_swagger_ui_uses_only_local_assets(client):
     assert len(assets) >= 3
     for asset in assets:
         assert finders.find(asset.removeprefix("/static/")), asset
-    assert 'url: "/api/schema/"' in html
+    # The init script comes from a URL (no inline script: see the CSP).
+    assert "<script>" not in html
+    assert '<script src="/api/docs/?script="></script>' in html
+    script = client.get("/api/docs/?script=")
+    assert script.status_code == 200
+    assert script["Content-Type"] == "application/javascript"
+    assert 'url: "/api/schema/"' in script.content.decode()

@@ -83,7 +83,16 @@ def test_production_with_an_empty_secret_key_refuses_to_start():
 
 
 @no_dotenv
-def test_a_bare_machine_gets_the_embedded_defaults():
+def test_a_bare_machine_is_not_in_debug_and_needs_a_secret_key():
+    result = run_python("manage.py", "check", env={})
+
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is False." in result.stderr
+
+
+@no_dotenv
+def test_a_development_machine_gets_the_embedded_defaults():
+    """``make run`` (deploy/bin/run-dev.sh) and .env.example turn DEBUG on."""
     script = """
 import json
 from hema import settings as s
@@ -97,7 +106,7 @@ print(json.dumps({
     "storage": s.STORAGES["staticfiles"]["BACKEND"],
 }))
 """
-    result = run_python("-c", script, env={})
+    result = run_python("-c", script, env={"DEBUG": "True"})
 
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout.strip().splitlines()[-1])
@@ -149,11 +158,81 @@ print(json.dumps({
         "broker": "amqp://hema:pw@mq.internal:5672//",
         "broker_options": {},
         "cache": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "hema.cache.FailOpenRedisCache",
             "LOCATION": "redis://cache.internal:6379/0",
+            "OPTIONS": {
+                "socket_connect_timeout": 0.25,
+                "socket_timeout": 0.25,
+                "breaker_seconds": 5.0,
+            },
         },
         "hosts": ["hema.example.com", "www.hema.example.com"],
         "storage": "whitenoise.storage.CompressedManifestStaticFilesStorage",
         "ssl_redirect": False,
         "proxy_header": ["HTTP_X_FORWARDED_PROTO", "https"],
     }
+
+
+PROVIDERS_SCRIPT = """
+import json
+from hema import settings as s
+print(json.dumps(s.HEMA_PAYMENT_PROVIDERS))
+"""
+
+
+@no_dotenv
+@pytest.mark.parametrize(
+    ("env", "providers"),
+    [
+        ({"DEBUG": "True"}, {"sandbox": "sandbox-webhook-secret"}),
+        ({"DEBUG": "False"}, {}),
+        ({"DEBUG": "False", "HEMA_PAYMENT_PROVIDERS": "card=c-1"}, {"card": "c-1"}),
+        (
+            {"DEBUG": "False", "HEMA_PAYMENT_PROVIDERS": "sandbox=s-2,card=c-1"},
+            {"sandbox": "s-2", "card": "c-1"},
+        ),
+    ],
+)
+def test_the_sandbox_provider_exists_only_in_debug_or_when_named(env, providers):
+    if env["DEBUG"] == "False":
+        env = {**env, "SECRET_KEY": production_secret_key()}
+
+    result = run_python("-c", PROVIDERS_SCRIPT, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == providers
+
+
+@no_dotenv
+@pytest.mark.parametrize("given", ["warning", "WARNING", " Warning "])
+def test_log_level_in_any_case(given):
+    script = """
+import json, logging
+import django
+django.setup()
+from django.conf import settings
+print(json.dumps([settings.LOGGING["root"]["level"], logging.getLogger().level]))
+"""
+    env = {
+        "DEBUG": "True",
+        "LOG_LEVEL": given,
+        "DJANGO_SETTINGS_MODULE": "hema.settings",
+    }
+
+    result = run_python("-c", script, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == ["WARNING", 30]
+
+
+@no_dotenv
+def test_an_unknown_log_level_names_the_choices():
+    result = run_python(
+        "-c", "import hema.settings", env={"DEBUG": "True", "LOG_LEVEL": "loud"}
+    )
+
+    assert result.returncode != 0
+    assert (
+        "LOG_LEVEL must be one of debug, info, warning, error or critical, "
+        "not 'loud'." in result.stderr
+    )

@@ -1,0 +1,29 @@
+"""Log-out of the API (log-in and sign-up are members' actions, in orders)."""
+
+from django.contrib.auth import logout
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.authtoken.models import Token
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.tokens import token_revoke
+
+
+class LogOutApi(APIView):
+    """Revoke the token this request was made with (or end the session)."""
+
+    @extend_schema(
+        request=None,
+        responses={
+            204: OpenApiResponse(description="Logged out: the token is revoked."),
+            401: OpenApiResponse(description="Not signed in."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        if isinstance(request.auth, Token):
+            token_revoke(token=request.auth)
+        else:
+            logout(request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
