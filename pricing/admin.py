@@ -354,6 +354,7 @@ class RepricingRunAdmin(ReadOnlyAdmin):
         "markdowns_stepped",
         "weather_source",
         "duration_ms",
+        "heartbeat_at",
     )
     list_filter = ("store", "trigger", "state", "weather_source")
     date_hierarchy = "started_at"

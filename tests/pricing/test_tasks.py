@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 
+from hema.models import TaskDelivery
 from inventory.models import StoreProduct
 from pricing.models import PriceChange, RepricingRun, RunState, RunTrigger
 from pricing.tasks import (
@@ -14,6 +15,7 @@ from pricing.tasks import (
     watch_weather_task,
 )
 from tests.factories import StoreFactory
+from tests.hema.test_taskguard import deliver
 from tests.pricing.conftest import make_rule
 
 pytestmark = pytest.mark.django_db
@@ -83,3 +85,26 @@ def test_a_weather_change_enqueues_a_reprice(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         assert watch_store_weather_task(store.pk) is False  # still raining
     assert callbacks == []
+
+
+def test_a_store_task_given_up_after_its_redeliveries_is_done_by_the_next_hour(
+    store, make_store_product, settings, django_capture_on_commit_callbacks
+):
+    """The delivery cap drops a message, never the work: the hourly fan-out is
+    the sweep of repricing."""
+    settings.HEMA_TASK_MAX_DELIVERIES = 1
+    make_store_product(list_price=D("10.00"))
+    make_rule(store, hours=dict.fromkeys(range(24), "1.05"))
+
+    # a message whose worker died under it once is acknowledged, not run
+    assert (
+        deliver(reprice_store_task, store.pk, task_id="r-1", redelivered=True) is None
+    )
+    assert TaskDelivery.objects.get(task_id="r-1").gave_up_at is not None
+    assert RepricingRun.objects.count() == 0
+    assert StoreProduct.objects.get().shelf_price == D("10.00")
+
+    # the next hourly run reprices the store
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reprice_all_task() == 1
+    assert StoreProduct.objects.get().shelf_price == D("10.50")
