@@ -270,6 +270,7 @@ def test_scan_at_a_closed_store_selling_the_product_is_404(api_client, apples):
         store=StoreFactory(code="SH98", is_active=False),
         product=apples.product,
         list_price=D("1.00"),
+        shelf_price=D("1.00"),
         unit_cost=D("0.50"),
     )
 

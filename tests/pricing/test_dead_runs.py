@@ -194,6 +194,7 @@ def test_queries_grow_with_the_batches_not_the_products(clear_weather, settings)
                 store=store,
                 product=ProductFactory(),
                 list_price=D("10.00") + index,
+                shelf_price=D("10.00") + index,
                 unit_cost=D("4.00"),
             )
         with CaptureQueriesContext(connection) as queries:
