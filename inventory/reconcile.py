@@ -14,12 +14,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from inventory import selectors
-from inventory.models import ReconcileDrift, ReconcileRun, ReconcileState, Store
+from inventory.models import (
+    ReconcileDrift,
+    ReconcileRun,
+    ReconcileState,
+    Store,
+    StoreProduct,
+)
+from inventory.services import QUANTITY_STEP
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +50,22 @@ def reconcile_runs_fail_stale(*, store: Store, now: dt.datetime) -> int:
     )
 
 
+def _quantity(value: Decimal) -> Decimal:
+    # SQLite hands sums back unscaled; the columns hold three places.
+    return Decimal(value).quantize(QUANTITY_STEP)
+
+
+def _drifting(store: Store) -> list[StoreProduct]:
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Compiling this plan (three subplans per product) with PostgreSQL's
+            # JIT costs seconds and saves nothing: measured on 5,000 products
+            # with 100,000 ledger rows, 4.1 s with JIT, 0.3 s without.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        return list(selectors.store_products_drifting(store=store))
+
+
 def stock_reconcile(*, store: Store) -> ReconcileRun:
     """Compare every product of ``store`` with its ledger and its held reservations.
 
@@ -60,21 +84,22 @@ def stock_reconcile(*, store: Store) -> ReconcileRun:
         store=store, state=ReconcileState.RUNNING, started_at=started
     )
     try:
-        drifting = list(selectors.store_products_drifting(store=store))
+        drifting = _drifting(store)
         checked = store.products.count()
-        with transaction.atomic():
-            ReconcileDrift.objects.bulk_create(
-                ReconcileDrift(
-                    run=run,
-                    store_product=sp,
-                    on_hand_expected=sp.ledger_on_hand,
-                    on_hand_actual=sp.on_hand,
-                    reserved_expected=sp.ledger_reserved,
-                    reserved_held=sp.held_reserved,
-                    reserved_actual=sp.reserved,
-                )
-                for sp in drifting
+        drifts = [
+            ReconcileDrift(
+                run=run,
+                store_product=sp,
+                on_hand_expected=_quantity(sp.ledger_on_hand),
+                on_hand_actual=sp.on_hand,
+                reserved_expected=_quantity(sp.ledger_reserved),
+                reserved_held=_quantity(sp.held_reserved),
+                reserved_actual=sp.reserved,
             )
+            for sp in drifting
+        ]
+        with transaction.atomic():
+            ReconcileDrift.objects.bulk_create(drifts)
             run.state = ReconcileState.DONE
             run.products_checked = checked
             run.drift_count = len(drifting)
@@ -100,18 +125,18 @@ def stock_reconcile(*, store: Store) -> ReconcileRun:
         )
         logger.exception("stock reconcile of %s failed", store.code)
         raise
-    for sp in drifting:
+    for drift in drifts:
         logger.warning(
             "stock drift at %s/%s (store product %s): on hand %s, ledger says %s; "
             "reserved %s, ledger says %s, held reservations %s",
             store.code,
-            sp.product.sku,
-            sp.pk,
-            sp.on_hand,
-            sp.ledger_on_hand,
-            sp.reserved,
-            sp.ledger_reserved,
-            sp.held_reserved,
+            drift.store_product.product.sku,
+            drift.store_product_id,
+            drift.on_hand_actual,
+            drift.on_hand_expected,
+            drift.reserved_actual,
+            drift.reserved_expected,
+            drift.reserved_held,
         )
     logger.info(
         "stock reconcile of %s: %s products, %s drifting, %s ms",
