@@ -20,7 +20,7 @@ from django.urls import path, reverse
 
 from hema.errors import ApplicationError
 from inventory.admin import StoreFilter, StoreScopedAdmin
-from orders import lifecycle
+from orders import lifecycle, refunds
 from orders.models import (
     Member,
     Order,
@@ -203,7 +203,7 @@ class OrderAdmin(StoreScopedAdmin):
 
     def refund_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         def act(order: Order, data: dict, user) -> str:
-            refund = lifecycle.order_refund(
+            refund = refunds.order_refund(
                 order=order, amount=data["amount"], reason=data["reason"], actor=user
             )
             return f"Refund of {refund.amount} on {order.number} queued."

@@ -21,7 +21,7 @@ from inventory.models import StaffRole, StoreStaff
 from inventory.qr import parse_store_code
 from inventory.selectors import store_get
 from inventory.serializers import ErrorSerializer
-from orders import carts, checkout, lifecycle, members, payments
+from orders import carts, checkout, lifecycle, members, payments, refunds
 from orders.errors import InvalidCartOperation, OrderNotFound
 from orders.idempotency import HEADER, idempotent
 from orders.models import Address, CartLine, Member, Order
@@ -492,7 +492,7 @@ class OrderRefundApi(APIView):
         )
         if not is_manager:
             raise OrderNotFound("No such order.", {"field": "order"})
-        refund = lifecycle.order_refund(
+        refund = refunds.order_refund(
             order=order,
             amount=data.validated_data["amount"],
             reason=data.validated_data["reason"],
