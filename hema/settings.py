@@ -269,6 +269,14 @@ HEMA_PAYMENT_PROVIDERS = env.dict("HEMA_PAYMENT_PROVIDERS", default={})
 if DEBUG:
     HEMA_PAYMENT_PROVIDERS.setdefault("sandbox", "sandbox-webhook-secret")
 HEMA_WEBHOOK_TOLERANCE_SECONDS = 300
+# Refunds (orders/refunds.py): a failed attempt is retried after RETRY seconds,
+# doubled each time; after MAX_ATTEMPTS the refund needs a manager's attention.
+# A refund sent to a provider and not confirmed by its webhook within CONFIRM
+# seconds is sent again (same idempotency key); LEASE bounds one attempt.
+HEMA_REFUND_MAX_ATTEMPTS = env.int("HEMA_REFUND_MAX_ATTEMPTS", default=8)
+HEMA_REFUND_RETRY_SECONDS = env.int("HEMA_REFUND_RETRY_SECONDS", default=60)
+HEMA_REFUND_CONFIRM_SECONDS = env.int("HEMA_REFUND_CONFIRM_SECONDS", default=3600)
+HEMA_REFUND_LEASE_SECONDS = env.int("HEMA_REFUND_LEASE_SECONDS", default=300)
 
 # --- Logging ----------------------------------------------------------------
 LOGGING = {

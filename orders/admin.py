@@ -17,9 +17,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 
 from hema.errors import ApplicationError
-from inventory.admin import StoreFilter, StoreScopedAdmin
+from inventory.admin import StoreFilter, StoreScopedAdmin, managed_store_ids
 from orders import lifecycle, refunds
 from orders.models import (
     Member,
@@ -28,6 +29,7 @@ from orders.models import (
     OrderLine,
     Payment,
     Refund,
+    RefundState,
     Wallet,
     WalletEntry,
 )
@@ -76,7 +78,16 @@ class PaymentInline(ReadOnlyInline):
 
 class RefundInline(ReadOnlyInline):
     model = Refund
-    fields = ("amount", "reason", "state", "attempts", "actor", "created_at")
+    fields = (
+        "amount",
+        "reason",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "actor",
+        "created_at",
+    )
     readonly_fields = fields
 
 
@@ -209,6 +220,90 @@ class OrderAdmin(StoreScopedAdmin):
             return f"Refund of {refund.amount} on {order.number} queued."
 
         return self._action_view(request, object_id, RefundForm, "Refund order", act)
+
+
+class RefundStoreFilter(StoreFilter):
+    store_lookup = "order__store"
+
+
+@admin.register(Refund)
+class RefundAdmin(StoreScopedAdmin):
+    """Every refund of the manager's stores; the ones that need attention (their
+    retries used up) stand out and are sent again with the retry action.
+
+    Rows are read-only: a refund changes only through ``orders.refunds``.
+    """
+
+    store_lookup = "order__store"
+    read_only = True
+    list_display = (
+        "order",
+        "amount",
+        "state_shown",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "reason",
+        "created_at",
+    )
+    list_filter = ("state", RefundStoreFilter, "payment__method")
+    search_fields = ("order__number", "uuid", "provider_refund_id")
+    list_select_related = ("order", "payment")
+    date_hierarchy = "created_at"
+    actions = ("retry_refunds",)
+    fields = (
+        "uuid",
+        "order",
+        "payment",
+        "line",
+        "amount",
+        "reason",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "request_id",
+        "provider_key",
+        "provider_refund_id",
+        "actor",
+        "created_at",
+        "succeeded_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="state", ordering="state")
+    def state_shown(self, refund: Refund) -> str:
+        if refund.state == RefundState.NEEDS_ATTENTION:
+            return format_html(
+                '<strong style="color:#ba2121">{}</strong>',
+                refund.get_state_display(),
+            )
+        return refund.get_state_display()
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        ids = managed_store_ids(request)
+        return ids is None or bool(ids)
+
+    @admin.action(
+        permissions=["retry"], description="Retry the selected failed refunds now"
+    )
+    def retry_refunds(self, request: HttpRequest, queryset) -> None:
+        retried, refused = [], []
+        for refund in queryset.select_related("order").order_by("pk"):
+            try:
+                refunds.refund_retry(refund=refund, actor=request.user)
+            except ApplicationError as exc:
+                refused.append(f"{refund.order.number}: {exc.message}")
+            else:
+                retried.append(refund.order.number)
+        if retried:
+            self.message_user(
+                request,
+                f"Retrying {len(retried)} refund(s): {', '.join(retried)}.",
+                messages.SUCCESS,
+            )
+        for message in refused:
+            self.message_user(request, message, messages.WARNING)
 
 
 class WalletEntryInline(ReadOnlyInline):

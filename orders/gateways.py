@@ -2,9 +2,15 @@
 
 The wallet is the built-in method: it pays and refunds at once. An external
 provider (card, Alipay-style) takes the shopper's money in its own app; we learn
-of it from a signed webhook, and refunds to it are submitted and confirmed by a
-webhook too. A gateway only moves money; the payment and refund services own
-the states.
+of it from a signed webhook. A refund to a provider is sent to it through its
+client (``ProviderClient``) and confirmed by its signed webhook. A gateway only
+moves money; the payment and refund services own the states.
+
+The one client here is the sandbox's: no outbound call can happen on these
+machines, so it records each request as the provider would (deduplicated by the
+request's idempotency key) and its signed webhook confirms the refund, sent by
+the tests or, in the demo, by hand. A real provider's client implements the
+same interface and is registered in ``PROVIDER_CLIENTS``.
 """
 
 from __future__ import annotations
@@ -12,7 +18,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
+import threading
 import time
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -22,6 +32,70 @@ from orders.models import Payment, Refund, WalletEntryKind, WebhookEvent
 from orders.wallet import wallet_credit, wallet_debit
 
 WALLET = "wallet"
+
+
+class ProviderError(Exception):
+    """A provider could not take a request: unreachable, timed out or refused.
+
+    The outcome is unknown, so the request is sent again later under the same
+    idempotency key (the provider acts on it once)."""
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    """What a provider is asked to return, and the key it deduplicates by."""
+
+    reference: str  # our refund's uuid; the provider's webhook reports it back
+    payment_reference: str  # the payment the money goes back to
+    amount: Decimal
+    currency: str
+    idempotency_key: str
+
+
+class ProviderClient(Protocol):
+    def refund(self, request: RefundRequest) -> str:
+        """Ask for the refund; the provider's id for it. Raises ``ProviderError``.
+
+        The answer only says the provider accepted the request: its webhook
+        (``refund.succeeded`` or ``refund.failed``) says whether the money went.
+        """
+
+
+class SandboxClient:
+    """The sandbox provider's side of a refund: it records the request and
+    answers with its id, the same one for a request sent again with the same
+    idempotency key; the sandbox's signed webhook then confirms it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: dict[str, RefundRequest] = {}
+        self._ids: dict[str, str] = {}
+
+    def refund(self, request: RefundRequest) -> str:
+        with self._lock:
+            if request.idempotency_key not in self._ids:
+                self.requests[request.idempotency_key] = request
+                self._ids[request.idempotency_key] = f"re_{secrets.token_hex(12)}"
+            return self._ids[request.idempotency_key]
+
+
+class UnconnectedClient:
+    """A provider named in the settings without a client: every refund to it
+    fails, so that it ends in front of the managers instead of vanishing."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def refund(self, request: RefundRequest) -> str:
+        raise ProviderError(f"No client is configured for provider {self.name!r}.")
+
+
+# Each provider's client, by name (a provider's integration registers its own).
+PROVIDER_CLIENTS: dict[str, ProviderClient] = {"sandbox": SandboxClient()}
+
+
+def provider_client(name: str) -> ProviderClient:
+    return PROVIDER_CLIENTS.get(name) or UnconnectedClient(name)
 
 
 class PaymentGateway(Protocol):
@@ -59,15 +133,29 @@ class ProviderGateway:
     """An external provider: the app pays with ``provider_reference``; the
     provider's signed webhook reports the outcome."""
 
-    def __init__(self, name: str, secret: str) -> None:
+    def __init__(
+        self, name: str, secret: str, client: ProviderClient | None = None
+    ) -> None:
         self.name = name
         self.secret = secret
+        self.client = client or provider_client(name)
 
     def charge(self, *, payment: Payment) -> bool:
         return False  # pending until the provider's payment.succeeded webhook
 
     def refund(self, *, refund: Refund) -> bool:
-        return False  # submitted until the provider's refund.succeeded webhook
+        """Send the refund (``refund.provider_key`` is its idempotency key) and
+        keep the provider's id for it; submitted until the provider's webhook."""
+        refund.provider_refund_id = self.client.refund(
+            RefundRequest(
+                reference=str(refund.uuid),
+                payment_reference=refund.payment.provider_reference,
+                amount=refund.amount,
+                currency=refund.payment.currency,
+                idempotency_key=refund.provider_key,
+            )
+        )
+        return False
 
     def sign(self, body: bytes, timestamp: int) -> str:
         mac = hmac.new(

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -44,6 +45,8 @@ logger = logging.getLogger(__name__)
 # this module; enqueued here by name so that the two do not import each other).
 PAY_REFUND_TASK = "orders.pay_refund"
 REASON_MAX = Refund._meta.get_field("reason").max_length
+# What a task or the sweep may still send; settled and needs-attention ones not.
+RETRYABLE = (RefundState.PENDING, RefundState.FAILED, RefundState.SUBMITTED)
 
 
 def _pay_after_commit(refund: Refund) -> None:
@@ -104,6 +107,7 @@ def refund_create(
         amount=amount,
         reason=reason,
         actor=actor,
+        next_attempt_at=timezone.now(),
     )
     order_event_record(
         order, order.state, order.state, actor, f"refund {amount}: {reason}"
@@ -128,6 +132,7 @@ def refund_outside_total(
         payment=payment,
         amount=money(Decimal(amount)),
         reason=clip(reason, REASON_MAX),
+        next_attempt_at=timezone.now(),
     )
     order_event_record(
         order, order.state, order.state, None, f"refund {refund.amount}: {reason}"
@@ -159,69 +164,234 @@ def order_refund(
     return refund_create(order=order, amount=amount, reason=reason.strip(), actor=actor)
 
 
-def refund_pay(*, refund_id: int) -> str:
-    """Pay one pending refund through the method that took the money.
+def _retry_delay(attempt: int) -> dt.timedelta:
+    """Exponential backoff: the base delay, doubled after each failed attempt,
+    at most six hours."""
+    seconds = settings.HEMA_REFUND_RETRY_SECONDS * 2 ** max(attempt - 1, 0)
+    return dt.timedelta(seconds=min(seconds, 6 * 3600))
 
-    Safe to run twice: only a pending (or failed) refund is claimed, under a
-    row lock. Returns the refund's state afterwards.
+
+def _refund_claim(refund_id: int, now: dt.datetime) -> Refund | None:
+    """Take a due refund for one attempt, or None (settled, not due, or taken).
+
+    Under the refund's row lock (skip_locked: a refund another worker holds is
+    left to it): the attempt is counted and ``next_attempt_at`` moves a lease
+    ahead, so that no other task or sweep sends it while this attempt runs
+    outside any transaction (no network call under a lock). A refund whose
+    attempts are used up goes in front of the managers instead.
     """
     with transaction.atomic():
         refund = (
-            Refund.objects.select_for_update(skip_locked=True)
-            .select_related("payment__member")
-            .filter(pk=refund_id, state__in=[RefundState.PENDING, RefundState.FAILED])
+            Refund.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("payment__member", "order")
+            .filter(pk=refund_id, state__in=RETRYABLE, next_attempt_at__lte=now)
             .first()
         )
         if refund is None:
-            return Refund.objects.values_list("state", flat=True).get(pk=refund_id)
-        Refund.objects.filter(pk=refund.pk).update(attempts=refund.attempts + 1)
-        try:
-            with transaction.atomic():
-                settled = gateway_get(refund.payment.method).refund(refund=refund)
-                if settled:
-                    Refund.objects.filter(pk=refund.pk).update(
-                        state=RefundState.SUCCEEDED, succeeded_at=timezone.now()
-                    )
-                else:
-                    Refund.objects.filter(pk=refund.pk).update(
-                        state=RefundState.SUBMITTED
-                    )
-        except Exception as exc:
-            logger.exception("refund %s failed", refund.pk)
-            Refund.objects.filter(pk=refund.pk).update(
-                state=RefundState.FAILED, last_error=str(exc)[:255]
+            return None
+        if refund.attempts >= settings.HEMA_REFUND_MAX_ATTEMPTS:
+            reason = (
+                f"not confirmed after {refund.attempts} sends"
+                if refund.state == RefundState.SUBMITTED
+                else refund.last_error or "retries used up"
+            )
+            _needs_attention(refund, reason)
+            return None
+        refund.attempts += 1
+        refund.next_attempt_at = now + dt.timedelta(
+            seconds=settings.HEMA_REFUND_LEASE_SECONDS
+        )
+        refund.provider_key = refund.provider_key or (
+            f"{refund.uuid.hex}-{refund.attempts}"
+        )
+        refund.save(update_fields=["attempts", "next_attempt_at", "provider_key"])
+        return refund
+
+
+def _needs_attention(refund: Refund, error: str) -> None:
+    """Out of attempts: kept, shown to the store's managers, logged at ERROR."""
+    Refund.objects.filter(pk=refund.pk).update(
+        state=RefundState.NEEDS_ATTENTION,
+        next_attempt_at=None,
+        last_error=error[:255],
+        updated_at=timezone.now(),
+    )
+    logger.error(
+        "refund %s of %s on order %s needs attention after %s attempts: %s",
+        refund.pk,
+        refund.amount,
+        refund.order.number,
+        refund.attempts,
+        error,
+    )
+
+
+def _attempt_failed(
+    refund: Refund, error: str, now: dt.datetime, *, definite: bool = False
+) -> str:
+    """A failed attempt: retried after a backoff, or, out of attempts, shown to
+    the managers. ``definite``: the provider said no, so the next attempt is a
+    new request (a new idempotency key); otherwise the outcome is unknown and
+    the next attempt repeats this one's key. Conditional on the attempt, so that
+    a late answer to an old attempt changes nothing."""
+    current = Refund.objects.filter(
+        pk=refund.pk, attempts=refund.attempts, state__in=RETRYABLE
+    )
+    if refund.attempts >= settings.HEMA_REFUND_MAX_ATTEMPTS:
+        if current.exists():
+            _needs_attention(refund, error)
+            return RefundState.NEEDS_ATTENTION
+    else:
+        fields: dict[str, Any] = {
+            "state": RefundState.FAILED,
+            "next_attempt_at": now + _retry_delay(refund.attempts),
+            "last_error": error[:255],
+            "updated_at": now,
+        }
+        if definite:
+            fields["provider_key"] = ""
+        if current.update(**fields):
+            logger.warning(
+                "refund %s attempt %s failed, retried at %s: %s",
+                refund.pk,
+                refund.attempts,
+                fields["next_attempt_at"],
+                error,
             )
             return RefundState.FAILED
+    return Refund.objects.values_list("state", flat=True).get(pk=refund.pk)
+
+
+def refund_pay(*, refund_id: int, now: dt.datetime | None = None) -> str:
+    """Pay one due refund through the method that took the money.
+
+    The wallet pays at once (the credit and the state in one transaction, the
+    credit once per refund whatever runs twice). A provider is sent the request
+    (outside any transaction) and the refund is ``submitted`` until its webhook;
+    unconfirmed after ``HEMA_REFUND_CONFIRM_SECONDS`` it is sent again under the
+    same idempotency key. A failed attempt is retried with exponential backoff
+    (``next_attempt_at``), and after ``HEMA_REFUND_MAX_ATTEMPTS`` the refund
+    ``needs_attention``: never dropped. Safe to run twice: see ``_refund_claim``.
+    Returns the refund's state afterwards.
+    """
+    now = now or timezone.now()
+    refund = _refund_claim(refund_id, now)
+    if refund is None:
+        return Refund.objects.values_list("state", flat=True).get(pk=refund_id)
+    attempt = Refund.objects.filter(
+        pk=refund.pk, attempts=refund.attempts, state__in=RETRYABLE
+    )
+    try:
+        with transaction.atomic():
+            settled = gateway_get(refund.payment.method).refund(refund=refund)
+            if settled:
+                attempt.update(
+                    state=RefundState.SUCCEEDED,
+                    succeeded_at=timezone.now(),
+                    next_attempt_at=None,
+                    last_error="",
+                )
+    except Exception as exc:
+        return _attempt_failed(refund, f"{type(exc).__name__}: {exc}", now)
+    if not settled:
+        attempt.update(
+            state=RefundState.SUBMITTED,
+            provider_refund_id=refund.provider_refund_id,
+            next_attempt_at=timezone.now()
+            + dt.timedelta(seconds=settings.HEMA_REFUND_CONFIRM_SECONDS),
+            last_error="",
+        )
     return Refund.objects.values_list("state", flat=True).get(pk=refund_id)
 
 
-def refunds_sweep(*, older_than_seconds: int = 60, limit: int = 200) -> int:
-    """Pay refunds that a lost task or a down broker left pending."""
-    cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
+def refunds_sweep(
+    *, older_than_seconds: int = 60, limit: int = 200, now: dt.datetime | None = None
+) -> int:
+    """Send every refund that is due: pending ones a lost task or a down broker
+    left (older than ``older_than_seconds``, so that a fresh one is left to its
+    task), failed ones whose backoff has passed, and submitted ones the provider
+    never confirmed. Returns how many were paid (or sent) by this run."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=older_than_seconds)
     ids = list(
         Refund.objects.filter(
-            state__in=[RefundState.PENDING, RefundState.FAILED],
-            created_at__lt=cutoff,
-            attempts__lt=10,
-        ).values_list("pk", flat=True)[:limit]
+            state__in=RETRYABLE, next_attempt_at__lte=now, created_at__lt=cutoff
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
     )
-    return sum(refund_pay(refund_id=pk) == RefundState.SUCCEEDED for pk in ids)
+    done = (RefundState.SUCCEEDED, RefundState.SUBMITTED)
+    return sum(refund_pay(refund_id=pk, now=now) in done for pk in ids)
+
+
+@transaction.atomic
+def refund_retry(*, refund: Refund, actor: Any = None) -> Refund:
+    """A manager sends a refund that needs attention (or waits on its backoff)
+    again now, with a fresh set of attempts; recorded on the order's timeline.
+
+    Refused for a refund that succeeded or is still with the provider.
+    """
+    refund = (
+        Refund.objects.select_for_update(of=("self",))
+        .select_related("order")
+        .get(pk=refund.pk)
+    )
+    if refund.state not in (RefundState.NEEDS_ATTENTION, RefundState.FAILED):
+        raise RefundRefused(
+            f"This refund is {refund.state}: only a failed one is retried.",
+            {"field": "refund", "state": refund.state},
+        )
+    now = timezone.now()
+    Refund.objects.filter(pk=refund.pk).update(
+        state=RefundState.PENDING, attempts=0, next_attempt_at=now, updated_at=now
+    )
+    order_event_record(
+        refund.order,
+        refund.order.state,
+        refund.order.state,
+        actor,
+        f"refund {refund.amount} retried after: {refund.last_error}",
+    )
+    _pay_after_commit(refund)
+    refund.refresh_from_db()
+    return refund
 
 
 def refund_provider_reported(*, provider: str, reference: str, succeeded: bool) -> bool:
-    """The provider's webhook settles a submitted refund (our uuid as reference).
+    """The provider's webhook settles a refund sent to it (our uuid as reference).
 
-    Returns whether a refund of ours changed; anything else is ignored.
+    ``refund.succeeded``: the money went back, whatever we last thought of the
+    attempt (a send that timed out may still have gone through). ``refund.failed``
+    on a submitted refund: a definite failure, retried with backoff as a new
+    request. Returns whether a refund of ours changed; anything else is ignored.
     """
     try:
         refund_uuid = uuid.UUID(reference)
     except ValueError:
         return False  # not one of our refunds, as an unknown one
-    state = RefundState.SUCCEEDED if succeeded else RefundState.FAILED
-    updated = Refund.objects.filter(
-        uuid=refund_uuid, payment__method=provider, state=RefundState.SUBMITTED
-    ).update(
-        state=state,
-        succeeded_at=timezone.now() if state == RefundState.SUCCEEDED else None,
+    ours = Refund.objects.filter(
+        uuid=refund_uuid, payment__method=provider, attempts__gt=0
     )
-    return bool(updated)
+    if succeeded:
+        now = timezone.now()
+        return bool(
+            ours.exclude(state=RefundState.SUCCEEDED).update(
+                state=RefundState.SUCCEEDED,
+                succeeded_at=now,
+                next_attempt_at=None,
+                last_error="",
+                updated_at=now,
+            )
+        )
+    refund = (
+        ours.select_for_update(of=("self",))
+        .select_related("order")
+        .filter(state=RefundState.SUBMITTED)
+        .first()
+    )
+    if refund is None:
+        return False
+    _attempt_failed(
+        refund, "the provider reported it failed", timezone.now(), definite=True
+    )
+    return True
