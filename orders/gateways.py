@@ -116,6 +116,7 @@ class WalletGateway:
             member=payment.member,
             amount=payment.amount,
             reference=payment.provider_reference,
+            currency=payment.currency,
         )
         return True
 
@@ -125,6 +126,7 @@ class WalletGateway:
             amount=refund.amount,
             kind=WalletEntryKind.REFUND,
             reference=str(refund.uuid),
+            currency=refund.payment.currency,
         )
         return True
 

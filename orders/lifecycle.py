@@ -156,11 +156,15 @@ def order_stock_lock(order: Order) -> None:
 
 
 @transaction.atomic
-def order_cancel(*, order: Order, actor: Any = None, reason: str = "") -> Order:
+def order_cancel(
+    *, order: Order, actor: Any = None, reason: str = "", request_id: str = ""
+) -> Order:
     """Cancel before picking: the stock goes back, a paid order is refunded in full.
 
     A paid in-store purchase is not cancelled (its goods left in the shopper's
-    hand; see ``IN_STORE_CANCELLABLE``).
+    hand; see ``IN_STORE_CANCELLABLE``). The refund carries ``request_id``, so a
+    retry of the same request (its Idempotency-Key record lost, a double click)
+    finds the order cancelled by it and returns it unchanged.
 
     Locks the stock rows the order holds (primary-key order) before the order row:
     a sale that finds the shelf short holds its stock row and then locks the
@@ -168,6 +172,12 @@ def order_cancel(*, order: Order, actor: Any = None, reason: str = "") -> Order:
     """
     order_stock_lock(order)
     order = Order.objects.select_for_update().get(pk=order.pk)
+    if (
+        request_id
+        and order.state == S.CANCELLED
+        and order.refunds.filter(request_id=request_id).exists()
+    ):
+        return order
     was_paid = order.state == S.PAID
     order_transition(order=order, to_state=S.CANCELLED, actor=actor, note=reason)
     _release_lines(order, actor)
@@ -175,7 +185,11 @@ def order_cancel(*, order: Order, actor: Any = None, reason: str = "") -> Order:
     refundable = order.total - order.refunded_total
     if was_paid and refundable > 0:
         refund_create(
-            order=order, amount=refundable, reason=reason or "cancelled", actor=actor
+            order=order,
+            amount=refundable,
+            reason=reason or "cancelled",
+            actor=actor,
+            request_id=request_id,
         )
     return order
 

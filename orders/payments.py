@@ -23,10 +23,13 @@ from inventory.services import (
     stock_reserve,
     stock_sell_in_store,
 )
+from orders.domain_keys import domain_key_released
 from orders.errors import (
     AlreadyPaid,
     InvalidTransition,
     PaymentMethodUnknown,
+    TopUpReferenceReused,
+    TopUpRefused,
     WebhookRejected,
 )
 from orders.gateways import (
@@ -54,7 +57,12 @@ from orders.refunds import (
     refund_outside_total,
     refund_provider_reported,
 )
-from orders.wallet import wallet_credit, wallet_lock
+from orders.wallet import (
+    wallet_check_currency,
+    wallet_credit,
+    wallet_for,
+    wallet_lock,
+)
 
 logger = logging.getLogger(__name__)
 # Checkout imports these from here.
@@ -139,11 +147,13 @@ def order_mark_paid(*, order: Order, payment: Payment, actor: Any = None) -> Ord
 
 @transaction.atomic
 def order_pay(*, order: Order, method: str, member: Member) -> Payment:
-    """Pay an order awaiting payment. Wallet: paid at once, or refused with the
-    balance and nothing changed. Provider: a pending payment the webhook settles."""
+    """Pay an order awaiting payment. Wallet: paid at once, or refused (nothing
+    changed) for too low a balance or an order in another currency than the
+    wallet's. Provider: a pending payment the webhook settles."""
     gateway = gateway_get(method)
+    wallet = None
     if isinstance(gateway, WalletGateway):
-        wallet_lock(member=member)  # before any stock row: see wallet_lock
+        wallet = wallet_lock(member=member)  # before any stock row: see wallet_lock
     order_stock_lock(order)  # stock before the order: see order_stock_lock
     order = Order.objects.select_for_update().get(pk=order.pk)
     if order.state != OrderState.CREATED:
@@ -151,6 +161,8 @@ def order_pay(*, order: Order, method: str, member: Member) -> Payment:
             f"Order {order.number} is {order.state}, not awaiting payment.",
             {"field": "order", "state": order.state},
         )
+    if wallet is not None:
+        wallet_check_currency(wallet=wallet, currency=order.currency)
     if order.channel == "app":
         _reservations_ensure(order)
     payment = Payment.objects.create(
@@ -169,24 +181,83 @@ def order_pay(*, order: Order, method: str, member: Member) -> Payment:
 
 
 @transaction.atomic
-def top_up_start(*, member: Member, amount: Decimal, method: str) -> Payment:
-    """Money into the wallet comes from a provider; the webhook credits it."""
+def top_up_start(
+    *,
+    member: Member,
+    amount: Decimal,
+    method: str,
+    reference: str = "",
+    currency: str | None = None,
+) -> Payment:
+    """Money into the wallet comes from a provider; the webhook credits it.
+
+    A top-up is in the wallet's currency (another is refused, nothing changed).
+    ``reference`` (the client's, or one derived from its Idempotency-Key) names
+    the top-up once per member (a unique constraint): the same reference again
+    returns the first top-up, even when the key's record was lost, so a retry
+    never starts a second payment; with another amount or method it is refused.
+    A derived reference is released with its key (see orders/domain_keys.py).
+    """
     if method == WALLET:
         raise PaymentMethodUnknown(
             "A wallet is topped up from a payment provider, not from itself.",
             {"field": "payment_method", "allowed": payment_methods()[1:]},
         )
     gateway = gateway_get(method)
-    payment = Payment.objects.create(
-        member=member,
-        purpose=PaymentPurpose.TOP_UP,
-        method=gateway.name,
-        amount=amount,
-        currency="CNY",
-        provider_reference=_new_reference("top"),
-    )
+    wallet = wallet_for(member)
+    if currency is not None and currency != wallet.currency:
+        raise TopUpRefused(
+            f"This wallet is topped up in {wallet.currency}, not {currency}.",
+            {"field": "currency", "allowed": [wallet.currency]},
+        )
+    if reference:
+        first = _top_up_by_reference(member, reference)
+        if first is not None and domain_key_released(
+            reference, used_at=first.created_at, now=timezone.now()
+        ):
+            Payment.objects.filter(pk=first.pk).update(client_reference="")
+        elif first is not None:
+            return _top_up_same(first, amount=amount, method=gateway.name)
+    try:
+        with transaction.atomic():
+            payment = Payment.objects.create(
+                member=member,
+                purpose=PaymentPurpose.TOP_UP,
+                method=gateway.name,
+                amount=amount,
+                currency=wallet.currency,
+                provider_reference=_new_reference("top"),
+                client_reference=reference,
+            )
+    except IntegrityError:
+        # The same reference committed by a request racing this one.
+        first = _top_up_by_reference(member, reference) if reference else None
+        if first is None:
+            raise
+        return _top_up_same(first, amount=amount, method=gateway.name)
     gateway.charge(payment=payment)
     return payment
+
+
+def _top_up_by_reference(member: Member, reference: str) -> Payment | None:
+    return Payment.objects.filter(
+        member=member, purpose=PaymentPurpose.TOP_UP, client_reference=reference
+    ).first()
+
+
+def _top_up_same(first: Payment, *, amount: Decimal, method: str) -> Payment:
+    """The first top-up under a reference, if this request asks for the same."""
+    if (first.amount, first.method) != (amount, method):
+        raise TopUpReferenceReused(
+            f"Top-up {first.client_reference!r} was for {first.amount} with "
+            f"{first.method}; a new top-up needs a new reference.",
+            {
+                "field": "reference",
+                "amount": str(first.amount),
+                "payment_method": first.method,
+            },
+        )
+    return first
 
 
 def _payment_succeeded_from_provider(payment: Payment) -> None:
@@ -198,6 +269,7 @@ def _payment_succeeded_from_provider(payment: Payment) -> None:
                 amount=payment.amount,
                 kind=WalletEntryKind.TOP_UP,
                 reference=payment.provider_reference,
+                currency=payment.currency,
             )
         return
     order_stock_lock(Order(pk=payment.order_id))  # see order_stock_lock

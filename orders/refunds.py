@@ -23,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from hema.jobs import enqueue_on_commit
+from orders.domain_keys import domain_key_released
 from orders.errors import RefundRefused
 from orders.events import clip, order_event_record
 from orders.gateways import gateway_get
@@ -66,12 +67,15 @@ def refund_create(
     reason: str,
     actor: Any = None,
     line: OrderLine | None = None,
+    request_id: str = "",
 ) -> Refund:
     """Write a pending refund (the outbox row) and count it against the order.
 
     The order's refunded total grows with a conditional UPDATE that keeps it
     within the total, so two refunds can never return more than was paid.
-    Caller holds a transaction; the payment task is enqueued on commit.
+    ``request_id`` names the request that asked for it, once per order (a
+    unique constraint); see ``order_refund``. Caller holds a transaction with
+    the order locked; the payment task is enqueued on commit.
     """
     amount = money(Decimal(amount))
     reason = clip(reason, REASON_MAX)
@@ -107,6 +111,7 @@ def refund_create(
         amount=amount,
         reason=reason,
         actor=actor,
+        request_id=request_id,
         next_attempt_at=timezone.now(),
     )
     order_event_record(
@@ -148,11 +153,37 @@ def order_refund(
     amount: Decimal,
     reason: str,
     actor: Any = None,
+    request_id: str = "",
 ) -> Refund:
-    """A manager's goodwill or correction refund on a paid order, with a reason."""
+    """A manager's goodwill or correction refund on a paid order, with a reason.
+
+    ``request_id`` (the client's, or one derived from its Idempotency-Key) makes
+    a retry safe even when its key's record was lost: the same id on the same
+    order returns the first refund and changes nothing; the same id for another
+    amount is refused. A derived id is released with its key (see
+    orders/domain_keys.py). Locks the order row, so two such requests take turns.
+    """
     if not reason or not reason.strip():
         raise RefundRefused("A refund needs a reason.", {"field": "reason"})
     order = Order.objects.select_for_update().get(pk=order.pk)
+    if request_id:
+        first = order.refunds.filter(request_id=request_id).first()
+        if first is not None and domain_key_released(
+            request_id, used_at=first.created_at, now=timezone.now()
+        ):
+            Refund.objects.filter(pk=first.pk).update(request_id="")
+        elif first is not None:
+            if first.amount != money(Decimal(amount)):
+                raise RefundRefused(
+                    f"Request {request_id!r} already refunded {first.amount} on "
+                    f"{order.number}; a new refund needs a new request id.",
+                    {
+                        "field": "request_id",
+                        "refunded": str(first.amount),
+                        "requested": str(amount),
+                    },
+                )
+            return first
     if order.state in (
         OrderState.CREATED,
         OrderState.CANCELLED,
@@ -161,7 +192,13 @@ def order_refund(
             f"Order {order.number} is {order.state}: nothing was paid.",
             {"field": "order", "state": order.state},
         )
-    return refund_create(order=order, amount=amount, reason=reason.strip(), actor=actor)
+    return refund_create(
+        order=order,
+        amount=amount,
+        reason=reason.strip(),
+        actor=actor,
+        request_id=request_id,
+    )
 
 
 def _retry_delay(attempt: int) -> dt.timedelta:
