@@ -2,12 +2,16 @@
 
 Orders are read-only records except for two actions a store manager takes with a
 reason: cancel (before picking; stock back, refund in full) and refund (part or
-all of what was paid). Both call the same services as the API. Wallet balances
-and their ledgers are read-only for everyone: money moves only through services.
+all of what was paid). Both call the same services as the API, and each form
+carries a one-time token that becomes the refund's request id: a double click
+(or a resubmitted page) finds the first refund and changes nothing twice.
+Wallet balances and their ledgers are read-only for everyone: money moves only
+through services.
 """
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from django import forms
@@ -22,11 +26,13 @@ from django.utils.html import format_html
 from hema.errors import ApplicationError
 from inventory.admin import StoreFilter, StoreScopedAdmin, managed_store_ids
 from orders import lifecycle, refunds
+from orders.errors import InvalidTransition
 from orders.models import (
     Member,
     Order,
     OrderEvent,
     OrderLine,
+    OrderState,
     Payment,
     Refund,
     RefundState,
@@ -91,11 +97,22 @@ class RefundInline(ReadOnlyInline):
     readonly_fields = fields
 
 
-class CancelForm(forms.Form):
+class OneTimeForm(forms.Form):
+    """A form whose page carries a fresh token; a POST sent twice carries the
+    same one, which the service keeps as the refund's request id."""
+
+    token = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("initial", {"token": uuid.uuid4().hex})
+        super().__init__(*args, **kwargs)
+
+
+class CancelForm(OneTimeForm):
     reason = forms.CharField(max_length=255)
 
 
-class RefundForm(forms.Form):
+class RefundForm(OneTimeForm):
     amount = forms.DecimalField(
         max_digits=12, decimal_places=2, min_value=Decimal("0.01")
     )
@@ -207,7 +224,18 @@ class OrderAdmin(StoreScopedAdmin):
 
     def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         def act(order: Order, data: dict, user) -> str:
-            lifecycle.order_cancel(order=order, actor=user, reason=data["reason"])
+            try:
+                lifecycle.order_cancel(
+                    order=order,
+                    actor=user,
+                    reason=data["reason"],
+                    request_id=f"admin-{data['token']}",
+                )
+            except InvalidTransition:
+                # An unpaid order cancelled by the first of two clicks: no
+                # refund carries the token, and the answer is the same.
+                if Order.objects.get(pk=order.pk).state != OrderState.CANCELLED:
+                    raise
             return f"Order {order.number} cancelled; stock released, refund queued."
 
         return self._action_view(request, object_id, CancelForm, "Cancel order", act)
@@ -215,7 +243,11 @@ class OrderAdmin(StoreScopedAdmin):
     def refund_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         def act(order: Order, data: dict, user) -> str:
             refund = refunds.order_refund(
-                order=order, amount=data["amount"], reason=data["reason"], actor=user
+                order=order,
+                amount=data["amount"],
+                reason=data["reason"],
+                actor=user,
+                request_id=f"admin-{data['token']}",
             )
             return f"Refund of {refund.amount} on {order.number} queued."
 
