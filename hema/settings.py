@@ -229,10 +229,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.expire_unpaid",
         "schedule": crontab(minute="*"),
     },
-    # Refunds whose task was lost (or whose provider failed) are paid again.
+    # Refunds whose task was lost, whose backoff after a failed attempt has
+    # passed, or that a provider never confirmed are sent again (each refund's
+    # next_attempt_at says when; every minute so that a 1-minute backoff holds).
     "orders-sweep-refunds": {
         "task": "orders.sweep_refunds",
-        "schedule": crontab(minute="*/5"),
+        "schedule": crontab(minute="*"),
     },
     # Idempotency keys are kept 24 hours, then forgotten.
     "orders-purge-idempotency-keys": {
