@@ -273,10 +273,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.expire_unpaid",
         "schedule": crontab(minute="*"),
     },
-    # Refunds whose task was lost (or whose provider failed) are paid again.
+    # Refunds whose task was lost, whose backoff after a failed attempt has
+    # passed, or that a provider never confirmed are sent again (each refund's
+    # next_attempt_at says when; every minute so that a 1-minute backoff holds).
     "orders-sweep-refunds": {
         "task": "orders.sweep_refunds",
-        "schedule": crontab(minute="*/5"),
+        "schedule": crontab(minute="*"),
     },
     # Idempotency keys are kept 24 hours, then forgotten.
     "orders-purge-idempotency-keys": {
@@ -332,6 +334,14 @@ SANDBOX_WEBHOOK_SECRET = "sandbox-webhook-secret"  # noqa: S105 - public by desi
 if DEBUG:
     HEMA_PAYMENT_PROVIDERS.setdefault("sandbox", SANDBOX_WEBHOOK_SECRET)
 HEMA_WEBHOOK_TOLERANCE_SECONDS = 300
+# Refunds (orders/refunds.py): a failed attempt is retried after RETRY seconds,
+# doubled each time; after MAX_ATTEMPTS the refund needs a manager's attention.
+# A refund sent to a provider and not confirmed by its webhook within CONFIRM
+# seconds is sent again (same idempotency key); LEASE bounds one attempt.
+HEMA_REFUND_MAX_ATTEMPTS = env.int("HEMA_REFUND_MAX_ATTEMPTS", default=8)
+HEMA_REFUND_RETRY_SECONDS = env.int("HEMA_REFUND_RETRY_SECONDS", default=60)
+HEMA_REFUND_CONFIRM_SECONDS = env.int("HEMA_REFUND_CONFIRM_SECONDS", default=3600)
+HEMA_REFUND_LEASE_SECONDS = env.int("HEMA_REFUND_LEASE_SECONDS", default=300)
 
 # --- Logging ----------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").strip().upper()

@@ -2,12 +2,16 @@
 
 Orders are read-only records except for two actions a store manager takes with a
 reason: cancel (before picking; stock back, refund in full) and refund (part or
-all of what was paid). Both call the same services as the API. Wallet balances
-and their ledgers are read-only for everyone: money moves only through services.
+all of what was paid). Both call the same services as the API, and each form
+carries a one-time token that becomes the refund's request id: a double click
+(or a resubmitted page) finds the first refund and changes nothing twice.
+Wallet balances and their ledgers are read-only for everyone: money moves only
+through services.
 """
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from django import forms
@@ -17,17 +21,21 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 
 from hema.errors import ApplicationError
-from inventory.admin import StoreFilter, StoreScopedAdmin
-from orders import lifecycle
+from inventory.admin import StoreFilter, StoreScopedAdmin, managed_store_ids
+from orders import lifecycle, refunds
+from orders.errors import InvalidTransition
 from orders.models import (
     Member,
     Order,
     OrderEvent,
     OrderLine,
+    OrderState,
     Payment,
     Refund,
+    RefundState,
     Wallet,
     WalletEntry,
 )
@@ -76,15 +84,35 @@ class PaymentInline(ReadOnlyInline):
 
 class RefundInline(ReadOnlyInline):
     model = Refund
-    fields = ("amount", "reason", "state", "attempts", "actor", "created_at")
+    fields = (
+        "amount",
+        "reason",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "actor",
+        "created_at",
+    )
     readonly_fields = fields
 
 
-class CancelForm(forms.Form):
+class OneTimeForm(forms.Form):
+    """A form whose page carries a fresh token; a POST sent twice carries the
+    same one, which the service keeps as the refund's request id."""
+
+    token = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("initial", {"token": uuid.uuid4().hex})
+        super().__init__(*args, **kwargs)
+
+
+class CancelForm(OneTimeForm):
     reason = forms.CharField(max_length=255)
 
 
-class RefundForm(forms.Form):
+class RefundForm(OneTimeForm):
     amount = forms.DecimalField(
         max_digits=12, decimal_places=2, min_value=Decimal("0.01")
     )
@@ -196,19 +224,118 @@ class OrderAdmin(StoreScopedAdmin):
 
     def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         def act(order: Order, data: dict, user) -> str:
-            lifecycle.order_cancel(order=order, actor=user, reason=data["reason"])
+            try:
+                lifecycle.order_cancel(
+                    order=order,
+                    actor=user,
+                    reason=data["reason"],
+                    request_id=f"admin-{data['token']}",
+                )
+            except InvalidTransition:
+                # An unpaid order cancelled by the first of two clicks: no
+                # refund carries the token, and the answer is the same.
+                if Order.objects.get(pk=order.pk).state != OrderState.CANCELLED:
+                    raise
             return f"Order {order.number} cancelled; stock released, refund queued."
 
         return self._action_view(request, object_id, CancelForm, "Cancel order", act)
 
     def refund_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         def act(order: Order, data: dict, user) -> str:
-            refund = lifecycle.order_refund(
-                order=order, amount=data["amount"], reason=data["reason"], actor=user
+            refund = refunds.order_refund(
+                order=order,
+                amount=data["amount"],
+                reason=data["reason"],
+                actor=user,
+                request_id=f"admin-{data['token']}",
             )
             return f"Refund of {refund.amount} on {order.number} queued."
 
         return self._action_view(request, object_id, RefundForm, "Refund order", act)
+
+
+class RefundStoreFilter(StoreFilter):
+    store_lookup = "order__store"
+
+
+@admin.register(Refund)
+class RefundAdmin(StoreScopedAdmin):
+    """Every refund of the manager's stores; the ones that need attention (their
+    retries used up) stand out and are sent again with the retry action.
+
+    Rows are read-only: a refund changes only through ``orders.refunds``.
+    """
+
+    store_lookup = "order__store"
+    read_only = True
+    list_display = (
+        "order",
+        "amount",
+        "state_shown",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "reason",
+        "created_at",
+    )
+    list_filter = ("state", RefundStoreFilter, "payment__method")
+    search_fields = ("order__number", "uuid", "provider_refund_id")
+    list_select_related = ("order", "payment")
+    date_hierarchy = "created_at"
+    actions = ("retry_refunds",)
+    fields = (
+        "uuid",
+        "order",
+        "payment",
+        "line",
+        "amount",
+        "reason",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "request_id",
+        "provider_key",
+        "provider_refund_id",
+        "actor",
+        "created_at",
+        "succeeded_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="state", ordering="state")
+    def state_shown(self, refund: Refund) -> str:
+        if refund.state == RefundState.NEEDS_ATTENTION:
+            return format_html(
+                '<strong style="color:#ba2121">{}</strong>',
+                refund.get_state_display(),
+            )
+        return refund.get_state_display()
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        ids = managed_store_ids(request)
+        return ids is None or bool(ids)
+
+    @admin.action(
+        permissions=["retry"], description="Retry the selected failed refunds now"
+    )
+    def retry_refunds(self, request: HttpRequest, queryset) -> None:
+        retried, refused = [], []
+        for refund in queryset.select_related("order").order_by("pk"):
+            try:
+                refunds.refund_retry(refund=refund, actor=request.user)
+            except ApplicationError as exc:
+                refused.append(f"{refund.order.number}: {exc.message}")
+            else:
+                retried.append(refund.order.number)
+        if retried:
+            self.message_user(
+                request,
+                f"Retrying {len(retried)} refund(s): {', '.join(retried)}.",
+                messages.SUCCESS,
+            )
+        for message in refused:
+            self.message_user(request, message, messages.WARNING)
 
 
 class WalletEntryInline(ReadOnlyInline):

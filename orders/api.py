@@ -21,7 +21,8 @@ from inventory.models import StaffRole, StoreStaff
 from inventory.qr import parse_store_code
 from inventory.selectors import store_get
 from inventory.serializers import ErrorSerializer
-from orders import carts, checkout, lifecycle, members, payments
+from orders import carts, checkout, lifecycle, members, payments, refunds
+from orders.domain_keys import domain_key
 from orders.errors import InvalidCartOperation, OrderNotFound
 from orders.idempotency import HEADER, idempotent
 from orders.models import Address, CartLine, Member, Order
@@ -74,6 +75,14 @@ IDEMPOTENCY_ERRORS = {
     ),
     422: _error("The key was used with another body, or the request cannot be served."),
 }
+
+
+def _domain_key(request: Request, given: str | None) -> str:
+    """The refund request id or top-up reference the client sent, else one
+    derived from its Idempotency-Key (see orders/domain_keys.py)."""
+    return domain_key(
+        given=given, user=request.user, idempotency_key=request.headers.get(HEADER, "")
+    )
 
 
 def _member(request: Request) -> Member:
@@ -187,10 +196,13 @@ class TopUpApi(APIView):
     def post(self, request: Request) -> Response:
         data = TopUpInput(data=request.data)
         data.is_valid(raise_exception=True)
+        currency = data.validated_data.get("currency")
         payment = payments.top_up_start(
             member=_member(request),
             amount=data.validated_data["amount"],
             method=data.validated_data["payment_method"],
+            currency=currency.upper() if currency else None,
+            reference=_domain_key(request, data.validated_data.get("reference")),
         )
         return Response(PaymentOutput(payment).data, status=status.HTTP_201_CREATED)
 
@@ -457,6 +469,7 @@ class OrderCancelApi(APIView):
             order=order,
             actor=request.user,
             reason=data.validated_data.get("reason") or "cancelled by the member",
+            request_id=_domain_key(request, data.validated_data.get("request_id")),
         )
         return Response(OrderOutput(_order_queryset().get(pk=order.pk)).data)
 
@@ -492,11 +505,12 @@ class OrderRefundApi(APIView):
         )
         if not is_manager:
             raise OrderNotFound("No such order.", {"field": "order"})
-        refund = lifecycle.order_refund(
+        refund = refunds.order_refund(
             order=order,
             amount=data.validated_data["amount"],
             reason=data.validated_data["reason"],
             actor=request.user,
+            request_id=_domain_key(request, data.validated_data.get("request_id")),
         )
         return Response(RefundOutput(refund).data, status=status.HTTP_201_CREATED)
 

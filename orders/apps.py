@@ -10,3 +10,5 @@ class OrdersConfig(AppConfig):
         from orders.lifecycle import on_reservation_short
 
         reservation_short.connect(on_reservation_short, dispatch_uid="orders.short")
+        # Register the tasks that orders.refunds enqueues by name.
+        import orders.tasks  # noqa: F401

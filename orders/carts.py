@@ -112,7 +112,13 @@ def cart_line_add(
     sku: str = "",
     substitution: str | None = None,
 ) -> CartLine:
-    """Add a scanned code (in store) or a SKU (app) to the cart."""
+    """Add a scanned code (in store) or a SKU (app) to the cart.
+
+    A product already in the cart adds to its line (one line per product, a
+    unique constraint). Locks the cart row first, so that two quick scans of a
+    product not yet in it take turns: the second finds the first's line and
+    adds to it, instead of inserting a second one.
+    """
     if cart.channel == Channel.IN_STORE:
         if not code:
             raise InvalidCartOperation(
@@ -124,17 +130,20 @@ def cart_line_add(
             raise InvalidCartOperation("Name the product's sku.", {"field": "sku"})
         store_product = store_product_get(store=cart.store, sku=sku)
     quantity = parse_quantity(product=store_product.product, quantity=quantity)
+    state = (
+        Cart.objects.select_for_update().values_list("state", flat=True).get(pk=cart.pk)
+    )
+    if state != CartState.OPEN:  # checked out while this request waited
+        raise CartExpired(
+            f"This cart is {state}; open a new one.", {"field": "cart", "state": state}
+        )
     now = timezone.now()
     hold_until = (
         now + dt.timedelta(minutes=cart.store.price_hold_minutes)
         if cart.channel == Channel.IN_STORE
         else None
     )
-    line = (
-        CartLine.objects.select_for_update()
-        .filter(cart=cart, store_product=store_product)
-        .first()
-    )
+    line = CartLine.objects.filter(cart=cart, store_product=store_product).first()
     total = quantity + (line.quantity if line else 0)
     _check_line_limit(total)
     if cart.channel == Channel.APP:

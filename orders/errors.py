@@ -54,6 +54,20 @@ class PaymentMethodUnknown(InvalidInput):
     code = "unknown_payment_method"
 
 
+class CurrencyMismatch(Unprocessable):
+    """A wallet pays only orders in its own currency."""
+
+    code = "currency_mismatch"
+
+
+class TopUpRefused(InvalidInput):
+    code = "top_up_refused"
+
+
+class TopUpReferenceReused(Unprocessable):
+    code = "top_up_reference_reused"
+
+
 class RefundRefused(Unprocessable):
     code = "refund_refused"
 

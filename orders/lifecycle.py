@@ -1,9 +1,8 @@
-"""The order state machine, cancellations, refunds and shortages.
+"""The order state machine, cancellations and shortages.
 
 Every state change goes through ``order_transition`` and leaves an ``OrderEvent``.
-A refund is first written as a pending ``Refund`` row in the same transaction as
-its cause (the outbox); a task pays it after commit and a sweep retries what a
-lost task or a down broker left undone.
+A cancellation or a shortage that owes money back writes its refund through
+``orders.refunds`` in the same transaction.
 """
 
 from __future__ import annotations
@@ -16,26 +15,21 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from hema.jobs import enqueue_on_commit
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation, ReservationState, StoreProduct
 from inventory.services import ReservationLine, reservation_release, stock_reserve
-from orders.errors import InvalidTransition, RefundRefused
+from orders.errors import InvalidTransition
+from orders.events import order_event_record
 from orders.models import (
     Channel,
     FulfilmentMode,
     Order,
-    OrderEvent,
     OrderLine,
     OrderLineState,
     OrderState,
-    Payment,
-    PaymentPurpose,
-    PaymentState,
-    Refund,
-    RefundStatus,
     SubstitutionPreference,
 )
+from orders.refunds import refund_create
 from orders.tax import money, tax_included, tax_rate_for
 
 logger = logging.getLogger(__name__)
@@ -88,28 +82,6 @@ def cancellable_states(order: Order) -> set[str]:
     return IN_STORE_CANCELLABLE if order.channel == Channel.IN_STORE else CANCELLABLE
 
 
-NOTE_MAX = OrderEvent._meta.get_field("note").max_length
-REASON_MAX = Refund._meta.get_field("reason").max_length
-
-
-def _clip(text: str, limit: int) -> str:
-    """Text cut to a column's length: a note or reason built from a reason the
-    API accepts in full (255 characters) plus a prefix must still fit."""
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
-
-
-def _record(
-    order: Order, from_state: str, to_state: str, actor: Any, note: str
-) -> None:
-    OrderEvent.objects.create(
-        order=order,
-        from_state=from_state,
-        to_state=to_state,
-        actor=actor,
-        note=_clip(note, NOTE_MAX),
-    )
-
-
 @transaction.atomic
 def order_transition(
     *, order: Order, to_state: str, actor: Any = None, note: str = ""
@@ -138,7 +110,7 @@ def order_transition(
             {"state": current, "requested": to_state},
         )
     order.state = to_state
-    _record(order, from_state, to_state, actor, note)
+    order_event_record(order, from_state, to_state, actor, note)
     return order
 
 
@@ -154,92 +126,6 @@ def order_totals_refresh(order: Order) -> None:
     )
     order.subtotal = order.total = subtotal
     order.tax_total = tax
-
-
-def _succeeded_payment(order: Order) -> Payment | None:
-    return order.payments.filter(
-        purpose=PaymentPurpose.ORDER, state=PaymentState.SUCCEEDED
-    ).first()
-
-
-def refund_create(
-    *,
-    order: Order,
-    amount: Decimal,
-    reason: str,
-    actor: Any = None,
-    line: OrderLine | None = None,
-) -> Refund:
-    """Write a pending refund (the outbox row) and count it against the order.
-
-    The order's refunded total grows with a conditional UPDATE that keeps it
-    within the total, so two refunds can never return more than was paid.
-    Caller holds a transaction; the payment task is enqueued on commit.
-    """
-    amount = money(Decimal(amount))
-    reason = _clip(reason, REASON_MAX)
-    if amount <= 0:
-        raise RefundRefused("A refund must be more than zero.", {"field": "amount"})
-    payment = _succeeded_payment(order)
-    if payment is None:
-        raise RefundRefused(
-            f"Order {order.number} has no payment to refund.", {"field": "order"}
-        )
-    updated = Order.objects.filter(
-        pk=order.pk, refunded_total__lte=F("total") - amount
-    ).update(refunded_total=F("refunded_total") + amount)
-    if not updated:
-        order.refresh_from_db(fields=["refunded_total", "total"])
-        left = order.total - order.refunded_total
-        raise RefundRefused(
-            f"At most {left} is left to refund on {order.number}.",
-            {"field": "amount", "refundable": str(left), "requested": str(amount)},
-        )
-    order.refresh_from_db(fields=["refunded_total", "total"])
-    status = (
-        RefundStatus.FULL
-        if order.refunded_total >= order.total
-        else RefundStatus.PARTIAL
-    )
-    Order.objects.filter(pk=order.pk).update(refund_status=status)
-    order.refund_status = status
-    refund = Refund.objects.create(
-        order=order,
-        payment=payment,
-        line=line,
-        amount=amount,
-        reason=reason,
-        actor=actor,
-    )
-    _record(order, order.state, order.state, actor, f"refund {amount}: {reason}")
-    from orders.tasks import pay_refund_task
-
-    enqueue_on_commit(pay_refund_task, refund.pk)
-    return refund
-
-
-def refund_outside_total(
-    *, order: Order, payment: Payment, amount: Decimal, reason: str
-) -> Refund:
-    """Give back money a payment took beyond what it pays of the order's total.
-
-    A provider payment is fixed when it starts; when lines fall short before it
-    arrives, or the order was paid another way meanwhile, part or all of it was
-    never part of the order's total, so it does not count against what is left to
-    refund. Caller holds a transaction with the order locked; the refund is paid
-    by the task after commit, like every other.
-    """
-    refund = Refund.objects.create(
-        order=order,
-        payment=payment,
-        amount=money(Decimal(amount)),
-        reason=_clip(reason, REASON_MAX),
-    )
-    _record(order, order.state, order.state, None, f"refund {refund.amount}: {reason}")
-    from orders.tasks import pay_refund_task
-
-    enqueue_on_commit(pay_refund_task, refund.pk)
-    return refund
 
 
 def _release_lines(order: Order, actor: Any) -> None:
@@ -270,11 +156,15 @@ def order_stock_lock(order: Order) -> None:
 
 
 @transaction.atomic
-def order_cancel(*, order: Order, actor: Any = None, reason: str = "") -> Order:
+def order_cancel(
+    *, order: Order, actor: Any = None, reason: str = "", request_id: str = ""
+) -> Order:
     """Cancel before picking: the stock goes back, a paid order is refunded in full.
 
     A paid in-store purchase is not cancelled (its goods left in the shopper's
-    hand; see ``IN_STORE_CANCELLABLE``).
+    hand; see ``IN_STORE_CANCELLABLE``). The refund carries ``request_id``, so a
+    retry of the same request (its Idempotency-Key record lost, a double click)
+    finds the order cancelled by it and returns it unchanged.
 
     Locks the stock rows the order holds (primary-key order) before the order row:
     a sale that finds the shelf short holds its stock row and then locks the
@@ -282,6 +172,12 @@ def order_cancel(*, order: Order, actor: Any = None, reason: str = "") -> Order:
     """
     order_stock_lock(order)
     order = Order.objects.select_for_update().get(pk=order.pk)
+    if (
+        request_id
+        and order.state == S.CANCELLED
+        and order.refunds.filter(request_id=request_id).exists()
+    ):
+        return order
     was_paid = order.state == S.PAID
     order_transition(order=order, to_state=S.CANCELLED, actor=actor, note=reason)
     _release_lines(order, actor)
@@ -289,29 +185,13 @@ def order_cancel(*, order: Order, actor: Any = None, reason: str = "") -> Order:
     refundable = order.total - order.refunded_total
     if was_paid and refundable > 0:
         refund_create(
-            order=order, amount=refundable, reason=reason or "cancelled", actor=actor
+            order=order,
+            amount=refundable,
+            reason=reason or "cancelled",
+            actor=actor,
+            request_id=request_id,
         )
     return order
-
-
-@transaction.atomic
-def order_refund(
-    *,
-    order: Order,
-    amount: Decimal,
-    reason: str,
-    actor: Any = None,
-) -> Refund:
-    """A manager's goodwill or correction refund on a paid order, with a reason."""
-    if not reason or not reason.strip():
-        raise RefundRefused("A refund needs a reason.", {"field": "reason"})
-    order = Order.objects.select_for_update().get(pk=order.pk)
-    if order.state in (S.CREATED, S.CANCELLED) and not _succeeded_payment(order):
-        raise RefundRefused(
-            f"Order {order.number} is {order.state}: nothing was paid.",
-            {"field": "order", "state": order.state},
-        )
-    return refund_create(order=order, amount=amount, reason=reason.strip(), actor=actor)
 
 
 # --- Shortages ------------------------------------------------------------------
@@ -400,7 +280,7 @@ def order_line_short(*, line: OrderLine, actor: Any = None) -> OrderLine | None:
     if order.state == S.CREATED:
         OrderLine.objects.filter(pk=line.pk).update(state=OrderLineState.SHORT)
         order_totals_refresh(order)
-        _record(
+        order_event_record(
             order, order.state, order.state, actor, f"{line.sku} short before payment"
         )
         if not order.lines.filter(state=OrderLineState.OPEN).exists():
@@ -412,7 +292,7 @@ def order_line_short(*, line: OrderLine, actor: Any = None) -> OrderLine | None:
         substitute = _try_substitute(line)
     if substitute is not None:
         OrderLine.objects.filter(pk=line.pk).update(state=OrderLineState.SUBSTITUTED)
-        _record(
+        order_event_record(
             order, order.state, order.state, actor, f"{line.sku} -> {substitute.sku}"
         )
         _refund_what_is_left(

@@ -395,12 +395,23 @@ class Payment(TimeStampedModel):
         max_length=16, choices=PaymentState.choices, default=PaymentState.PENDING
     )
     provider_reference = models.CharField(max_length=64, unique=True)
+    client_reference = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="A top-up's reference, once per member: a retry whose "
+        "Idempotency-Key record was lost finds the first top-up by it.",
+    )
     succeeded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(
                 condition=Q(amount__gt=0), name="payment_amount_positive"
+            ),
+            models.UniqueConstraint(
+                fields=["member", "client_reference"],
+                condition=~Q(client_reference=""),
+                name="payment_client_reference_once_per_member",
             ),
             models.UniqueConstraint(
                 fields=["order"],
@@ -418,6 +429,8 @@ class RefundState(models.TextChoices):
     SUBMITTED = "submitted", "Submitted to the provider"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed (retried by the sweep)"
+    # Failed every attempt: shown to the store's managers, retried only by them.
+    NEEDS_ATTENTION = "needs_attention", "Needs attention (retries used up)"
 
 
 class Refund(TimeStampedModel):
@@ -441,7 +454,25 @@ class Refund(TimeStampedModel):
         max_length=16, choices=RefundState.choices, default=RefundState.PENDING
     )
     attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the sweep next sends (or, submitted, sends again) this refund.",
+    )
     last_error = models.CharField(max_length=255, blank=True)
+    request_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The request that asked for it, once per order: a retry with "
+        "the same id returns this refund.",
+    )
+    provider_key = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The idempotency key of the request to the provider: kept while "
+        "an attempt's outcome is unknown, renewed after a definite failure.",
+    )
+    provider_refund_id = models.CharField(max_length=64, blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
     )
@@ -451,14 +482,24 @@ class Refund(TimeStampedModel):
         constraints = [
             models.CheckConstraint(
                 condition=Q(amount__gt=0), name="refund_amount_positive"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["order", "request_id"],
+                condition=~Q(request_id=""),
+                name="refund_request_once_per_order",
+            ),
         ]
         indexes = [
             models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(state__in=["pending", "failed", "submitted"]),
+                name="refund_due_idx",
+            ),
+            models.Index(
                 fields=["created_at"],
-                condition=Q(state__in=["pending", "failed"]),
-                name="refund_outbox_idx",
-            )
+                condition=Q(state="needs_attention"),
+                name="refund_needs_attention_idx",
+            ),
         ]
 
     def __str__(self) -> str:

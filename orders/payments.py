@@ -1,25 +1,17 @@
-"""Payments and refunds through one small gateway interface.
+"""Payments: orders paid from the wallet or a provider, top-ups, provider webhooks.
 
-The wallet is the built-in method: it pays and refunds at once. An external
-provider (card, Alipay-style) takes the shopper's money in its own app; we learn
-of it from a signed webhook, and refunds to it are submitted and confirmed by a
-webhook too. A refund always returns to the method that paid.
+The gateways (orders/gateways.py) move the money; this module owns the payment's
+states and what a payment does to its order. Refunds live in orders/refunds.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import json
 import logging
 import secrets
-import time
-import uuid
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -31,19 +23,23 @@ from inventory.services import (
     stock_reserve,
     stock_sell_in_store,
 )
+from orders.domain_keys import domain_key_released
 from orders.errors import (
     AlreadyPaid,
     InvalidTransition,
     PaymentMethodUnknown,
+    TopUpReferenceReused,
+    TopUpRefused,
     WebhookRejected,
 )
-from orders.lifecycle import (
-    order_cancel,
-    order_stock_lock,
-    order_transition,
-    refund_create,
-    refund_outside_total,
+from orders.gateways import (
+    WALLET,
+    ProviderGateway,
+    WalletGateway,
+    gateway_get,
+    payment_methods,
 )
+from orders.lifecycle import order_cancel, order_stock_lock, order_transition
 from orders.models import (
     Member,
     Order,
@@ -53,152 +49,24 @@ from orders.models import (
     Payment,
     PaymentPurpose,
     PaymentState,
-    Refund,
-    RefundState,
     WalletEntryKind,
     WebhookEvent,
 )
-from orders.wallet import wallet_credit, wallet_debit, wallet_lock
+from orders.refunds import (
+    refund_create,
+    refund_outside_total,
+    refund_provider_reported,
+)
+from orders.wallet import (
+    wallet_check_currency,
+    wallet_credit,
+    wallet_for,
+    wallet_lock,
+)
 
 logger = logging.getLogger(__name__)
-WALLET = "wallet"
-
-
-class PaymentGateway(Protocol):
-    name: str
-
-    def charge(self, *, payment: Payment) -> None:
-        """Take the money now, or leave the payment pending for the webhook."""
-
-    def refund(self, *, refund: Refund) -> None:
-        """Return the money now, or submit it and leave it for the webhook."""
-
-
-class WalletGateway:
-    name = WALLET
-
-    def charge(self, *, payment: Payment) -> None:
-        wallet_debit(
-            member=payment.member,
-            amount=payment.amount,
-            reference=payment.provider_reference,
-        )
-        _payment_mark_succeeded(payment)
-
-    def refund(self, *, refund: Refund) -> None:
-        wallet_credit(
-            member=refund.payment.member,
-            amount=refund.amount,
-            kind=WalletEntryKind.REFUND,
-            reference=str(refund.uuid),
-        )
-        Refund.objects.filter(pk=refund.pk).update(
-            state=RefundState.SUCCEEDED, succeeded_at=timezone.now()
-        )
-
-
-class ProviderGateway:
-    """An external provider: the app pays with ``provider_reference``; the
-    provider's signed webhook reports the outcome."""
-
-    def __init__(self, name: str, secret: str) -> None:
-        self.name = name
-        self.secret = secret
-
-    def charge(self, *, payment: Payment) -> None:
-        return None  # pending until the provider's payment.succeeded webhook
-
-    def refund(self, *, refund: Refund) -> None:
-        Refund.objects.filter(pk=refund.pk).update(state=RefundState.SUBMITTED)
-
-    def sign(self, body: bytes, timestamp: int) -> str:
-        mac = hmac.new(
-            self.secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
-        )
-        return f"t={timestamp},v1={mac.hexdigest()}"
-
-    def verify(self, body: bytes, header: str, now: float | None = None) -> dict:
-        """The event, if the signature is ours and recent; else a refusal."""
-        parts = dict(
-            item.split("=", 1) for item in (header or "").split(",") if "=" in item
-        )
-        try:
-            timestamp = int(parts["t"])
-            given = parts["v1"]
-        except (KeyError, ValueError):
-            raise WebhookRejected(
-                "Missing or malformed signature header.", {"field": "Hema-Signature"}
-            ) from None
-        now = time.time() if now is None else now
-        if abs(now - timestamp) > settings.HEMA_WEBHOOK_TOLERANCE_SECONDS:
-            raise WebhookRejected(
-                "The signature timestamp is too old.", {"field": "Hema-Signature"}
-            )
-        expected = self.sign(body, timestamp).split("v1=", 1)[1]
-        if not hmac.compare_digest(expected, given):
-            raise WebhookRejected("Bad signature.", {"field": "Hema-Signature"})
-        try:
-            event = json.loads(body)
-        except ValueError:
-            raise WebhookRejected("The body is not JSON.", {"field": "body"}) from None
-        except RecursionError:
-            raise WebhookRejected(
-                "The body is nested too deeply.", {"field": "body"}
-            ) from None
-        if not isinstance(event, dict) or not {"id", "type", "data"} <= event.keys():
-            raise WebhookRejected(
-                "An event needs id, type and data.", {"field": "body"}
-            )
-        event_id, kind = event["id"], event["type"]
-        if (
-            isinstance(event_id, bool)
-            or not isinstance(event_id, str | int)
-            or not isinstance(kind, str)
-            or not 0 < len(str(event_id)) <= EVENT_ID_MAX
-            or not 0 < len(kind) <= EVENT_TYPE_MAX
-        ):
-            raise WebhookRejected(
-                f"An event's id is a string or number of at most {EVENT_ID_MAX} "
-                f"characters and its type a string of at most {EVENT_TYPE_MAX}.",
-                {"field": "body"},
-            )
-        if _holds_nul(event):
-            raise WebhookRejected(
-                "An event may not contain NUL characters.", {"field": "body"}
-            )
-        return event
-
-
-EVENT_ID_MAX = WebhookEvent._meta.get_field("event_id").max_length
-EVENT_TYPE_MAX = WebhookEvent._meta.get_field("event_type").max_length
-
-
-def _holds_nul(value: Any) -> bool:
-    """Whether a NUL hides in a decoded JSON value (PostgreSQL stores none)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
-
-
-def gateway_get(method: str) -> PaymentGateway:
-    if method == WALLET:
-        return WalletGateway()
-    secret = settings.HEMA_PAYMENT_PROVIDERS.get(method)
-    if secret is None:
-        known = [WALLET, *sorted(settings.HEMA_PAYMENT_PROVIDERS)]
-        raise PaymentMethodUnknown(
-            f"Unknown payment method {method!r}.",
-            {"field": "payment_method", "allowed": known},
-        )
-    return ProviderGateway(method, secret)
-
-
-def payment_methods() -> list[str]:
-    return [WALLET, *sorted(settings.HEMA_PAYMENT_PROVIDERS)]
+# Checkout imports these from here.
+__all__ = ["WALLET", "gateway_get", "order_lines_reserve", "order_pay"]
 
 
 def _new_reference(prefix: str) -> str:
@@ -279,11 +147,13 @@ def order_mark_paid(*, order: Order, payment: Payment, actor: Any = None) -> Ord
 
 @transaction.atomic
 def order_pay(*, order: Order, method: str, member: Member) -> Payment:
-    """Pay an order awaiting payment. Wallet: paid at once, or refused with the
-    balance and nothing changed. Provider: a pending payment the webhook settles."""
+    """Pay an order awaiting payment. Wallet: paid at once, or refused (nothing
+    changed) for too low a balance or an order in another currency than the
+    wallet's. Provider: a pending payment the webhook settles."""
     gateway = gateway_get(method)
+    wallet = None
     if isinstance(gateway, WalletGateway):
-        wallet_lock(member=member)  # before any stock row: see wallet_lock
+        wallet = wallet_lock(member=member)  # before any stock row: see wallet_lock
     order_stock_lock(order)  # stock before the order: see order_stock_lock
     order = Order.objects.select_for_update().get(pk=order.pk)
     if order.state != OrderState.CREATED:
@@ -291,6 +161,8 @@ def order_pay(*, order: Order, method: str, member: Member) -> Payment:
             f"Order {order.number} is {order.state}, not awaiting payment.",
             {"field": "order", "state": order.state},
         )
+    if wallet is not None:
+        wallet_check_currency(wallet=wallet, currency=order.currency)
     if order.channel == "app":
         _reservations_ensure(order)
     payment = Payment.objects.create(
@@ -302,31 +174,90 @@ def order_pay(*, order: Order, method: str, member: Member) -> Payment:
         currency=order.currency,
         provider_reference=_new_reference("pay"),
     )
-    gateway.charge(payment=payment)
-    if payment.state == PaymentState.SUCCEEDED:
+    if gateway.charge(payment=payment):
+        _payment_mark_succeeded(payment)
         order_mark_paid(order=order, payment=payment, actor=member.user)
     return payment
 
 
 @transaction.atomic
-def top_up_start(*, member: Member, amount: Decimal, method: str) -> Payment:
-    """Money into the wallet comes from a provider; the webhook credits it."""
+def top_up_start(
+    *,
+    member: Member,
+    amount: Decimal,
+    method: str,
+    reference: str = "",
+    currency: str | None = None,
+) -> Payment:
+    """Money into the wallet comes from a provider; the webhook credits it.
+
+    A top-up is in the wallet's currency (another is refused, nothing changed).
+    ``reference`` (the client's, or one derived from its Idempotency-Key) names
+    the top-up once per member (a unique constraint): the same reference again
+    returns the first top-up, even when the key's record was lost, so a retry
+    never starts a second payment; with another amount or method it is refused.
+    A derived reference is released with its key (see orders/domain_keys.py).
+    """
     if method == WALLET:
         raise PaymentMethodUnknown(
             "A wallet is topped up from a payment provider, not from itself.",
             {"field": "payment_method", "allowed": payment_methods()[1:]},
         )
     gateway = gateway_get(method)
-    payment = Payment.objects.create(
-        member=member,
-        purpose=PaymentPurpose.TOP_UP,
-        method=gateway.name,
-        amount=amount,
-        currency="CNY",
-        provider_reference=_new_reference("top"),
-    )
+    wallet = wallet_for(member)
+    if currency is not None and currency != wallet.currency:
+        raise TopUpRefused(
+            f"This wallet is topped up in {wallet.currency}, not {currency}.",
+            {"field": "currency", "allowed": [wallet.currency]},
+        )
+    if reference:
+        first = _top_up_by_reference(member, reference)
+        if first is not None and domain_key_released(
+            reference, used_at=first.created_at, now=timezone.now()
+        ):
+            Payment.objects.filter(pk=first.pk).update(client_reference="")
+        elif first is not None:
+            return _top_up_same(first, amount=amount, method=gateway.name)
+    try:
+        with transaction.atomic():
+            payment = Payment.objects.create(
+                member=member,
+                purpose=PaymentPurpose.TOP_UP,
+                method=gateway.name,
+                amount=amount,
+                currency=wallet.currency,
+                provider_reference=_new_reference("top"),
+                client_reference=reference,
+            )
+    except IntegrityError:
+        # The same reference committed by a request racing this one.
+        first = _top_up_by_reference(member, reference) if reference else None
+        if first is None:
+            raise
+        return _top_up_same(first, amount=amount, method=gateway.name)
     gateway.charge(payment=payment)
     return payment
+
+
+def _top_up_by_reference(member: Member, reference: str) -> Payment | None:
+    return Payment.objects.filter(
+        member=member, purpose=PaymentPurpose.TOP_UP, client_reference=reference
+    ).first()
+
+
+def _top_up_same(first: Payment, *, amount: Decimal, method: str) -> Payment:
+    """The first top-up under a reference, if this request asks for the same."""
+    if (first.amount, first.method) != (amount, method):
+        raise TopUpReferenceReused(
+            f"Top-up {first.client_reference!r} was for {first.amount} with "
+            f"{first.method}; a new top-up needs a new reference.",
+            {
+                "field": "reference",
+                "amount": str(first.amount),
+                "payment_method": first.method,
+            },
+        )
+    return first
 
 
 def _payment_succeeded_from_provider(payment: Payment) -> None:
@@ -338,6 +269,7 @@ def _payment_succeeded_from_provider(payment: Payment) -> None:
                 amount=payment.amount,
                 kind=WalletEntryKind.TOP_UP,
                 reference=payment.provider_reference,
+                currency=payment.currency,
             )
         return
     order_stock_lock(Order(pk=payment.order_id))  # see order_stock_lock
@@ -434,59 +366,10 @@ def webhook_handle(*, provider: str, body: bytes, signature: str) -> str:
             )
         return "processed"
     if kind in ("refund.succeeded", "refund.failed"):
-        try:
-            refund_uuid = uuid.UUID(reference)
-        except ValueError:
-            return "ignored"  # not one of our refunds, as an unknown one
-        state = (
-            RefundState.SUCCEEDED if kind == "refund.succeeded" else RefundState.FAILED
+        changed = refund_provider_reported(
+            provider=provider,
+            reference=reference,
+            succeeded=kind == "refund.succeeded",
         )
-        updated = Refund.objects.filter(
-            uuid=refund_uuid, payment__method=provider, state=RefundState.SUBMITTED
-        ).update(
-            state=state,
-            succeeded_at=timezone.now() if state == RefundState.SUCCEEDED else None,
-        )
-        return "processed" if updated else "ignored"
+        return "processed" if changed else "ignored"
     return "ignored"
-
-
-def refund_pay(*, refund_id: int) -> str:
-    """Pay one pending refund through the method that took the money.
-
-    Safe to run twice: only a pending (or failed) refund is claimed, under a
-    row lock. Returns the refund's state afterwards.
-    """
-    with transaction.atomic():
-        refund = (
-            Refund.objects.select_for_update(skip_locked=True)
-            .select_related("payment__member")
-            .filter(pk=refund_id, state__in=[RefundState.PENDING, RefundState.FAILED])
-            .first()
-        )
-        if refund is None:
-            return Refund.objects.values_list("state", flat=True).get(pk=refund_id)
-        Refund.objects.filter(pk=refund.pk).update(attempts=refund.attempts + 1)
-        try:
-            with transaction.atomic():
-                gateway_get(refund.payment.method).refund(refund=refund)
-        except Exception as exc:
-            logger.exception("refund %s failed", refund.pk)
-            Refund.objects.filter(pk=refund.pk).update(
-                state=RefundState.FAILED, last_error=str(exc)[:255]
-            )
-            return RefundState.FAILED
-    return Refund.objects.values_list("state", flat=True).get(pk=refund_id)
-
-
-def refunds_sweep(*, older_than_seconds: int = 60, limit: int = 200) -> int:
-    """Pay refunds that a lost task or a down broker left pending."""
-    cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
-    ids = list(
-        Refund.objects.filter(
-            state__in=[RefundState.PENDING, RefundState.FAILED],
-            created_at__lt=cutoff,
-            attempts__lt=10,
-        ).values_list("pk", flat=True)[:limit]
-    )
-    return sum(refund_pay(refund_id=pk) == RefundState.SUCCEEDED for pk in ids)

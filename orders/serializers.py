@@ -80,9 +80,23 @@ class TopUpInput(serializers.Serializer):
         **MONEY, min_value=Decimal("0.01"), max_value=Decimal("100000")
     )
     payment_method = serializers.CharField(max_length=32)
+    currency = serializers.CharField(
+        min_length=3,
+        max_length=3,
+        required=False,
+        help_text="The wallet's currency (the default); any other is refused.",
+    )
+    reference = serializers.CharField(
+        max_length=64,
+        required=False,
+        help_text="Names this top-up once per member: the same reference again "
+        "returns the first top-up. Default: derived from the Idempotency-Key.",
+    )
 
 
 class PaymentOutput(serializers.ModelSerializer):
+    reference = serializers.CharField(source="client_reference")
+
     class Meta:
         model = Payment
         fields = (
@@ -93,6 +107,7 @@ class PaymentOutput(serializers.ModelSerializer):
             "currency",
             "state",
             "provider_reference",
+            "reference",
             "succeeded_at",
         )
 
@@ -212,7 +227,15 @@ class OrderEventOutput(serializers.ModelSerializer):
 class RefundOutput(serializers.ModelSerializer):
     class Meta:
         model = Refund
-        fields = ("uuid", "amount", "reason", "state", "created_at", "succeeded_at")
+        fields = (
+            "uuid",
+            "amount",
+            "reason",
+            "state",
+            "request_id",
+            "created_at",
+            "succeeded_at",
+        )
 
 
 class OrderSummaryOutput(serializers.ModelSerializer):
@@ -273,13 +296,25 @@ class OrderPayInput(serializers.Serializer):
     payment_method = serializers.CharField(max_length=32, default="wallet")
 
 
+REQUEST_ID_HELP = (
+    "Names this request once per order: the same id again returns the first "
+    "refund and changes nothing. Default: derived from the Idempotency-Key."
+)
+
+
 class OrderCancelInput(serializers.Serializer):
     reason = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    request_id = serializers.CharField(
+        max_length=64, required=False, help_text=REQUEST_ID_HELP
+    )
 
 
 class OrderRefundInput(serializers.Serializer):
     amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"))
     reason = serializers.CharField(max_length=255)
+    request_id = serializers.CharField(
+        max_length=64, required=False, help_text=REQUEST_ID_HELP
+    )
 
 
 class WebhookOutput(serializers.Serializer):

@@ -5,10 +5,10 @@ from celery import shared_task
 
 from orders.idempotency import idempotency_keys_purge
 from orders.lifecycle import orders_expire_unpaid
-from orders.payments import refund_pay, refunds_sweep
+from orders.refunds import PAY_REFUND_TASK, refund_pay, refunds_sweep
 
 
-@shared_task(name="orders.pay_refund")
+@shared_task(name=PAY_REFUND_TASK)
 def pay_refund_task(refund_id: int) -> str:
     return refund_pay(refund_id=refund_id)
 

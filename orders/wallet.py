@@ -2,6 +2,7 @@
 
 The balance can never go below zero: a debit updates only where
 ``balance >= amount`` (and the database refuses a negative balance anyway).
+A wallet holds one currency: money in any other is refused, never converted.
 """
 
 from decimal import Decimal
@@ -9,7 +10,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import F, Sum
 
-from orders.errors import InsufficientFunds
+from orders.errors import CurrencyMismatch, InsufficientFunds
 from orders.models import Member, Wallet, WalletEntry, WalletEntryKind
 
 
@@ -28,9 +29,27 @@ def wallet_lock(*, member: Member) -> Wallet:
     return Wallet.objects.select_for_update().get(pk=wallet_for(member).pk)
 
 
+def wallet_check_currency(*, wallet: Wallet, currency: str) -> None:
+    """Refuse money in another currency than the wallet's."""
+    if currency != wallet.currency:
+        raise CurrencyMismatch(
+            f"The wallet holds {wallet.currency}; it cannot pay or take {currency}.",
+            {
+                "field": "currency",
+                "wallet_currency": wallet.currency,
+                "currency": currency,
+            },
+        )
+
+
 @transaction.atomic
-def wallet_debit(*, member: Member, amount: Decimal, reference: str) -> WalletEntry:
+def wallet_debit(
+    *, member: Member, amount: Decimal, reference: str, currency: str
+) -> WalletEntry:
+    """Pay from the wallet: refused (nothing changed) for too low a balance or
+    another currency than the wallet's."""
     wallet = wallet_for(member)
+    wallet_check_currency(wallet=wallet, currency=currency)
     updated = Wallet.objects.filter(pk=wallet.pk, balance__gte=amount).update(
         balance=F("balance") - amount
     )
@@ -47,10 +66,18 @@ def wallet_debit(*, member: Member, amount: Decimal, reference: str) -> WalletEn
 
 @transaction.atomic
 def wallet_credit(
-    *, member: Member, amount: Decimal, kind: str, reference: str
+    *,
+    member: Member,
+    amount: Decimal,
+    kind: str,
+    reference: str,
+    currency: str | None = None,
 ) -> WalletEntry:
-    """Top-up or refund. The (wallet, kind, reference) pair is credited once."""
+    """Top-up or refund. The (wallet, kind, reference) pair is credited once;
+    ``currency``, when given, must be the wallet's."""
     wallet = wallet_for(member)
+    if currency is not None:
+        wallet_check_currency(wallet=wallet, currency=currency)
     entry, created = WalletEntry.objects.get_or_create(
         wallet=wallet, kind=kind, reference=reference, defaults={"amount": amount}
     )

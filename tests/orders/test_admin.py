@@ -18,6 +18,11 @@ def staff_client(user) -> Client:
     return client
 
 
+def form_token(client: Client, url: str) -> str:
+    """The one-time token a form page hands the browser (see orders/admin.py)."""
+    return client.get(url).context["form"].initial["token"]
+
+
 @pytest.fixture
 def superuser_client():
     return staff_client(UserFactory(is_staff=True, is_superuser=True))
@@ -52,10 +57,12 @@ def test_a_manager_cancels_a_paid_order_with_a_reason(
     StoreStaffFactory(user=manager, store=store, role="manager")
     balance_before = shopper.balance
 
+    client = staff_client(manager)
+    url = f"/admin/orders/order/{paid_order.pk}/cancel/"
     with django_capture_on_commit_callbacks(execute=True):
-        response = staff_client(manager).post(
-            f"/admin/orders/order/{paid_order.pk}/cancel/",
-            {"reason": "shopper called the store"},
+        response = client.post(
+            url,
+            {"reason": "shopper called the store", "token": form_token(client, url)},
         )
 
     assert response.status_code == 302
@@ -74,8 +81,13 @@ def test_a_refund_without_a_reason_or_above_the_total_changes_nothing(
     store, paid_order, superuser_client
 ):
     url = f"/admin/orders/order/{paid_order.pk}/refund/"
-    no_reason = superuser_client.post(url, {"amount": "5.00", "reason": ""})
-    too_much = superuser_client.post(url, {"amount": "30.00", "reason": "goodwill"})
+    token = form_token(superuser_client, url)
+    no_reason = superuser_client.post(
+        url, {"amount": "5.00", "reason": "", "token": token}
+    )
+    too_much = superuser_client.post(
+        url, {"amount": "30.00", "reason": "goodwill", "token": token}
+    )
 
     assert no_reason.status_code == 200
     assert too_much.status_code == 200
@@ -88,10 +100,11 @@ def test_a_refund_without_a_reason_or_above_the_total_changes_nothing(
 def test_a_partial_refund_marks_the_order_partially_refunded(
     paid_order, superuser_client, django_capture_on_commit_callbacks
 ):
+    url = f"/admin/orders/order/{paid_order.pk}/refund/"
+    token = form_token(superuser_client, url)
     with django_capture_on_commit_callbacks(execute=True):
         response = superuser_client.post(
-            f"/admin/orders/order/{paid_order.pk}/refund/",
-            {"amount": "5.00", "reason": "bruised apple"},
+            url, {"amount": "5.00", "reason": "bruised apple", "token": token}
         )
     assert response.status_code == 302
     paid_order.refresh_from_db()

@@ -18,7 +18,7 @@ from inventory.services import (
     stock_sell_in_store,
 )
 from orders.errors import InvalidTransition, RefundRefused
-from orders.lifecycle import order_refund, order_transition, orders_expire_unpaid
+from orders.lifecycle import order_transition, orders_expire_unpaid
 from orders.models import (
     CartLine,
     Order,
@@ -30,7 +30,7 @@ from orders.models import (
     WalletEntry,
 )
 from orders.numbering import order_number_next
-from orders.payments import refund_pay
+from orders.refunds import order_refund, refund_pay
 from orders.tasks import expire_unpaid_orders_task, sweep_refunds_task
 from orders.wallet import wallet_ledger_total
 from tests.conftest import assert_ledger_matches, requires_postgres

@@ -358,7 +358,10 @@ def test_refund_failed_is_retried_by_the_sweep(submitted_refund):
         "failed",
     )
 
+    # Retried after its backoff (a minute after the first failure), not before
     Refund.objects.update(created_at=timezone.now() - dt.timedelta(minutes=2))
+    assert sweep_refunds_task.delay().get() == 0
+    Refund.objects.update(next_attempt_at=timezone.now() - dt.timedelta(seconds=1))
     sweep_refunds_task.delay().get()
 
     submitted_refund.refresh_from_db()
