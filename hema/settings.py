@@ -217,16 +217,23 @@ SPECTACULAR_SETTINGS = {
 # Unset broker: kombu's filesystem transport under var/, so `make run` needs no
 # server and a real worker still runs the jobs.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
-CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {
-        "data_folder_in": str(VAR_DIR / "broker"),
-        "data_folder_out": str(VAR_DIR / "broker"),
-        "processed_folder": str(VAR_DIR / "broker-processed"),
-        "store_processed": False,
-    }
-    if CELERY_BROKER_URL.startswith("filesystem")
-    else {}
-)
+# A send to a broker that is gone tries once more, at once, then gives up
+# (kombu would otherwise retry for the whole connect timeout): the request that
+# sent it has committed and a sweep does the work (hema/jobs.py).
+HEMA_BROKER_SEND_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    **HEMA_BROKER_SEND_RETRY,
+    **(
+        {
+            "data_folder_in": str(VAR_DIR / "broker"),
+            "data_folder_out": str(VAR_DIR / "broker"),
+            "processed_folder": str(VAR_DIR / "broker-processed"),
+            "store_processed": False,
+        }
+        if CELERY_BROKER_URL.startswith("filesystem")
+        else {}
+    ),
+}
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=None)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from hema import jobs
@@ -37,8 +38,7 @@ def broker_down() -> Iterator[str]:
     url = f"amqp://guest:guest@127.0.0.1:{closed_port()}//"
     changes = {
         "broker_url": url,
-        "broker_transport_options": {},
-        "broker_connection_timeout": 0.5,
+        "broker_transport_options": dict(settings.HEMA_BROKER_SEND_RETRY),
         "task_always_eager": False,
     }
     saved = {key: app.conf[key] for key in changes}
