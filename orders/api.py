@@ -73,6 +73,10 @@ IDEMPOTENCY_ERRORS = {
         "still in flight, or a product no longer sold."
     ),
     422: _error("The key was used with another body, or the request cannot be served."),
+    503: _error(
+        "The database connection was lost before the outcome was known: retry "
+        "with the same Idempotency-Key."
+    ),
 }
 
 
