@@ -203,6 +203,14 @@ class Order(TimeStampedModel):
     store = models.ForeignKey(
         "inventory.Store", on_delete=models.PROTECT, related_name="orders"
     )
+    cart = models.OneToOneField(
+        Cart,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="order",
+        help_text="The cart this order was checked out from: one order per cart.",
+    )
     channel = models.CharField(max_length=16, choices=Channel.choices)
     fulfilment_mode = models.CharField(max_length=16, choices=FulfilmentMode.choices)
     state = models.CharField(

@@ -29,8 +29,14 @@ def wallet_lock(*, member: Member) -> Wallet:
 
 
 @transaction.atomic
-def wallet_debit(*, member: Member, amount: Decimal, reference: str) -> WalletEntry:
-    wallet = wallet_for(member)
+def wallet_debit(
+    *, member: Member, amount: Decimal, reference: str, wallet: Wallet | None = None
+) -> WalletEntry:
+    """Take ``amount`` from the member's wallet, or refuse naming the balance.
+
+    ``wallet``: the member's wallet when the caller has read (and locked) it
+    already, so that it is not read again."""
+    wallet = wallet if wallet is not None else wallet_for(member)
     updated = Wallet.objects.filter(pk=wallet.pk, balance__gte=amount).update(
         balance=F("balance") - amount
     )

@@ -402,3 +402,66 @@ def test_keys_are_kept_24_hours_then_forgotten(make_shopper):
     assert old.status_code == 201
     assert "Idempotent-Replayed" not in old
     assert Payment.objects.count() == 3
+
+
+# --- The checkout's domain key: one order per cart ----------------------------------
+
+
+@pytest.mark.django_db
+def test_a_checked_out_cart_asked_again_the_same_way_answers_with_its_order(
+    store, stocked, shopper
+):
+    # Given a cart checked out with key "first", whose key record was then lost
+    # (purged, or never stored with a connection cut before it)
+    apples, _ = stocked
+    cart_uuid = shopper.cart_with(store, [(apples, "3")])
+    first = shopper.checkout(cart_uuid, key="first")
+    assert first.status_code == 201
+    IdempotencyKey.objects.filter(key="first").delete()
+    before = snapshot()
+
+    # When the app retries with that key, and with a new key
+    retry = shopper.checkout(cart_uuid, key="first")
+    again = shopper.checkout(cart_uuid, key="second")
+
+    # Then both get the cart's order as the first answer showed it (200: nothing
+    # was created now), never cart_expired, and nothing happened twice
+    assert (retry.status_code, retry.json()) == (200, first.json())
+    assert (again.status_code, again.json()) == (200, first.json())
+    assert "Idempotent-Replayed" not in retry
+    assert snapshot() == before
+    assert Order.objects.count() == 1
+    assert shopper.balance == D("161.60")
+    # and a retry of the 200 with its key replays the 200
+    replay = shopper.checkout(cart_uuid, key="second")
+    assert (replay.status_code, replay["Idempotent-Replayed"]) == (200, "true")
+
+
+@pytest.mark.django_db
+def test_an_in_store_payment_asked_again_lists_what_was_repriced(
+    store, stocked, shopper
+):
+    # Given an in-store cart whose scanned price's hold lapsed before paying
+    # (scanned at 12.80, 13.50 on the shelf now), paid with key "pay-1"
+    apples, _ = stocked
+    cart_uuid = shopper.cart_with(store, [(apples, "2")], channel="in_store")
+    Cart.objects.get(uuid=cart_uuid).lines.update(
+        price_held_until=timezone.now() - dt.timedelta(minutes=1)
+    )
+    type(apples).objects.filter(pk=apples.pk).update(shelf_price=D("13.50"))
+    body = {"fulfilment_mode": "carry_out", "payment_method": "wallet"}
+    url = f"/api/v1/carts/{cart_uuid}/pay/"
+    first = post(shopper.client, url, body, key="pay-1")
+    assert first.status_code == 201, first.json()
+    assert first.json()["repriced"] == [
+        {"sku": apples.product.sku, "scanned_price": "12.80", "price": "13.50"}
+    ]
+    before = snapshot()
+
+    # When it is paid again with a new key
+    again = post(shopper.client, url, body, key="pay-2")
+
+    # Then the answer is the first one, repriced lines included, and no second sale
+    assert (again.status_code, again.json()) == (200, first.json())
+    assert snapshot() == before
+    assert shopper.balance == D("173.00")
