@@ -12,12 +12,14 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
+from rest_framework.test import APIClient
 
+from orders import idempotency
 from orders.idempotency import key_lock_id
 from orders.models import Cart, IdempotencyKey, Order, Payment, Refund
 from orders.tasks import purge_idempotency_keys_task
 from tests.conftest import requires_postgres
-from tests.orders.conftest import post, provider_pays, snapshot
+from tests.orders.conftest import post, provider_pays, race, snapshot
 
 D = Decimal
 
@@ -465,3 +467,43 @@ def test_an_in_store_payment_asked_again_lists_what_was_repriced(
     assert (again.status_code, again.json()) == (200, first.json())
     assert snapshot() == before
     assert shopper.balance == D("173.00")
+
+
+@requires_postgres
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_without_the_key_lock_the_unique_key_row_still_keeps_one_answer(
+    store, stocked, shopper, monkeypatch
+):
+    # Given the fallback of a database without advisory locks (SQLite): no lock,
+    # only the unique (user, key) row guards the key
+    monkeypatch.setattr(idempotency, "_key_lock", lambda user_id, key: True)
+    apples, _ = stocked
+    outcomes = []
+    for round_no in range(3):
+        cart_uuid = shopper.cart_with(store, [(apples, "1")])
+        key = f"same-{round_no}"
+
+        def send(cart_uuid=cart_uuid, key=key):
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Token {shopper.client.token}")
+            response = client.post(
+                f"/api/v1/carts/{cart_uuid}/checkout/",
+                PICKUP_WALLET,
+                format="json",
+                HTTP_IDEMPOTENCY_KEY=key,
+            )
+            return response.status_code, response.json()
+
+        # When the same key is sent twice at once
+        first, second = race(send, send)
+
+        # Then both answers are the first answer, and there is one order
+        assert (first[0], second[0]) == (201, 201), (first, second)
+        assert first[1] == second[1]
+        outcomes.append(first[1]["order"]["id"])
+    assert Order.objects.count() == 3
+    assert sorted(outcomes) == sorted(
+        str(u) for u in Order.objects.values_list("uuid", flat=True)
+    )
+    assert shopper.balance == D("200.00") - 3 * D("12.80")
