@@ -21,7 +21,7 @@ from inventory.models import StaffRole, StoreStaff
 from inventory.qr import parse_store_code
 from inventory.selectors import store_get
 from inventory.serializers import ErrorSerializer
-from orders import carts, checkout, lifecycle, members, payments, refunds
+from orders import carts, checkout, lifecycle, members, payments, refunds, selectors
 from orders.domain_keys import domain_key
 from orders.errors import InvalidCartOperation, OrderNotFound
 from orders.idempotency import HEADER, idempotent
@@ -74,6 +74,10 @@ IDEMPOTENCY_ERRORS = {
         "still in flight, or a product no longer sold."
     ),
     422: _error("The key was used with another body, or the request cannot be served."),
+    503: _error(
+        "The database connection was lost before the outcome was known: retry "
+        "with the same Idempotency-Key."
+    ),
 }
 
 
@@ -319,15 +323,25 @@ class CartLineDetailApi(APIView):
 
 
 def _checkout_response(result: checkout.CheckoutResult) -> Response:
-    order = _order_queryset().get(pk=result.order.pk)
+    """201 with the new order as the checkout wrote it; 200 with the order a cart
+    checked out before became, read afresh."""
+    if result.replayed:
+        order, code = _order_queryset().get(pk=result.order.pk), status.HTTP_200_OK
+    else:
+        order, code = result.order, status.HTTP_201_CREATED
     body = CheckoutOutput(
         {"order": order, "payment": result.payment, "repriced": result.repriced}
     ).data
-    return Response(body, status=status.HTTP_201_CREATED)
+    return Response(body, status=code)
 
 
 CHECKOUT_RESPONSES = {
     201: CheckoutOutput,
+    200: OpenApiResponse(
+        CheckoutOutput,
+        description="The cart was checked out before (a retry, or a new key for "
+        "the same request): the order it became, nothing done again.",
+    ),
     402: _error("Wallet balance too low"),
     404: _error("No such cart"),
     **IDEMPOTENCY_ERRORS,
@@ -381,9 +395,7 @@ class InStorePayApi(_CartPaymentApi):
 
 
 def _order_queryset():
-    return Order.objects.select_related("store").prefetch_related(
-        "lines", "events", "refunds"
-    )
+    return selectors.order_queryset()
 
 
 def _own_order(request: Request, order_id: str) -> Order:

@@ -1,15 +1,32 @@
 """Checkout of both channels: a cart becomes one order, its stock and its payment.
 
-Everything of one checkout is one transaction: the order, its lines, the stock
-reservation (app) or the in-store sale, the payment and the cart's closing. A
-wallet too low, a short line or a cart checked out twice leaves nothing behind.
-Locks are taken cart first, then the wallet (when it pays), then stock rows in
-primary-key order.
+Everything of one checkout is one transaction: the order number, the order, its
+lines, the stock reservation (app) or the in-store sale, the payment and the
+cart's closing (the API adds its idempotency answer to that same transaction).
+A wallet too low, a short line or a refused address leaves nothing behind.
+
+One order per cart is the checkout's domain key: the order records its cart
+(unique). A checkout of a cart its member already checked out, asking for what
+that order is (same channel, mode, payment method and address), answers with
+that order, marked ``replayed``: a retry whose idempotency record was lost, or
+a double tap with a new key, never makes a second order or charge. Asking for
+something else of a checked-out cart is refused as before (``cart_expired``).
+
+Locks are taken cart first, then the wallet (when it pays), then the day's order
+counter, then stock rows in primary-key order.
+
+What a checkout needs is read once (the cart with its store, its lines with
+their products, the locked wallet) and passed down to each step; rows are
+written in bulk. Paid from the wallet, the order is written paid at once, as
+``payments.order_mark_paid`` would leave it: paid time set, no payment deadline,
+its reservations held without expiry, an in-store purchase sold from the count
+(and completed when carried out), and its timeline from ``created``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -19,6 +36,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from delivery.promise import Quote, quote
+from inventory.services import (
+    ReservationLine,
+    stock_reserve,
+    stock_sell_in_store,
+)
 from orders.carts import cart_get
 from orders.errors import (
     CartEmpty,
@@ -26,6 +48,7 @@ from orders.errors import (
     InvalidCartOperation,
     ProductUnavailable,
 )
+from orders.gateways import WALLET, PaymentGateway, gateway_get
 from orders.models import (
     Address,
     Cart,
@@ -39,11 +62,14 @@ from orders.models import (
     OrderLine,
     OrderState,
     Payment,
+    PaymentPurpose,
+    PaymentState,
+    Wallet,
 )
 from orders.numbering import order_number_next
-from orders.payments import WALLET, gateway_get, order_lines_reserve, order_pay
+from orders.selectors import order_checkout_payment, order_repriced_lines
 from orders.tax import money, tax_included, tax_rate_for
-from orders.wallet import wallet_lock
+from orders.wallet import wallet_debit, wallet_lock
 
 
 @dataclass
@@ -52,6 +78,24 @@ class CheckoutResult:
     payment: Payment
     quote: Quote | None = None
     repriced: list[dict[str, str]] = field(default_factory=list)
+    # The cart had been checked out before: this is its order, nothing was done.
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class _CheckoutInfo:
+    """What one checkout reads once and hands to every step."""
+
+    cart: Cart
+    lines: list[CartLine]
+    member: Member
+    gateway: PaymentGateway
+    wallet: Wallet | None
+    mode: str
+    address: Address | None
+    promise: Quote | None
+    number: str
+    now: dt.datetime
 
 
 def _charged_price(line: CartLine, now: dt.datetime) -> tuple[Decimal, Decimal | None]:
@@ -101,83 +145,31 @@ def _address_for(member: Member, mode: str, address: Address | None) -> Address 
     return address
 
 
-def _order_create(
-    *,
-    cart: Cart,
-    member: Member,
-    mode: str,
-    address: Address | None,
-    promise: Quote | None,
-    number: str,
-    now: dt.datetime,
-) -> tuple[Order, list[OrderLine], list[dict[str, str]]]:
-    lines = list(cart.lines.select_related("store_product__product").order_by("pk"))
-    if not lines:
-        raise CartEmpty("The cart is empty.", {"field": "cart"})
-    if cart.channel == Channel.APP:
-        # Withdrawn since it was added (a recall, a delisting): not reserved or sold
-        # online. In store the goods are already in the shopper's hand.
-        withdrawn = [
-            line.store_product.product.sku
-            for line in lines
-            if not line.store_product.is_active
-        ]
-        if withdrawn:
-            raise ProductUnavailable(
-                f"No longer sold: {', '.join(withdrawn)}. Remove it from the cart "
-                "to check out.",
-                {"field": "cart", "skus": withdrawn},
-            )
-    order = Order.objects.create(
-        number=number,
-        member=member,
-        store=cart.store,
-        channel=cart.channel,
-        fulfilment_mode=mode,
-        currency=cart.store.currency,
-        delivery_latitude=address.latitude if address else None,
-        delivery_longitude=address.longitude if address else None,
-        delivery_label=address.label if address else "",
-        delivery_note=address.note if address else "",
-        delivery_distance_km=promise.distance_km if promise else None,
-        promised_by=promise.deadline if promise else None,
-        payment_due_at=now + dt.timedelta(minutes=settings.HEMA_CHECKOUT_HOLD_MINUTES),
-    )
-    order_lines, repriced = [], []
-    for line in lines:
-        price, repriced_from = _charged_price(line, now)
-        order_line = _order_line(order, line, price)
-        order_line.repriced_from = repriced_from
-        order_lines.append(order_line)
-        if repriced_from is not None:
-            repriced.append(
-                {
-                    "sku": order_line.sku,
-                    "scanned_price": str(repriced_from),
-                    "price": str(price),
-                }
-            )
-    OrderLine.objects.bulk_create(order_lines)
-    subtotal = sum((line.line_total for line in order_lines), Decimal("0.00"))
-    tax = sum((line.tax_amount for line in order_lines), Decimal("0.00"))
-    Order.objects.filter(pk=order.pk).update(
-        subtotal=subtotal, total=subtotal, tax_total=tax
-    )
-    order.subtotal = order.total = subtotal
-    order.tax_total = tax
-    OrderEvent.objects.create(
-        order=order, to_state=OrderState.CREATED, actor=member.user, note=cart.channel
-    )
-    return order, order_lines, repriced
+def _refuse_withdrawn(lines: list[CartLine]) -> None:
+    """Withdrawn since it was added (a recall, a delisting): not reserved or sold
+    online. In store the goods are already in the shopper's hand."""
+    withdrawn = [
+        line.store_product.product.sku
+        for line in lines
+        if not line.store_product.is_active
+    ]
+    if withdrawn:
+        raise ProductUnavailable(
+            f"No longer sold: {', '.join(withdrawn)}. Remove it from the cart "
+            "to check out.",
+            {"field": "cart", "skus": withdrawn},
+        )
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    """What a checkout settles before its transaction: the promise and a number."""
+def _wallet_locked(member: Member) -> Wallet:
+    """The member's wallet row, locked for the rest of the transaction (one query
+    when it exists; see ``wallet_lock`` for why before any stock row)."""
+    wallet = Wallet.objects.select_for_update().filter(member=member).first()
+    return wallet if wallet is not None else wallet_lock(member=member)
 
-    address: Address | None
-    promise: Quote | None
-    number: str
+
+def _payment_reference() -> str:
+    return f"pay_{secrets.token_hex(12)}"
 
 
 _MODES = {
@@ -194,7 +186,182 @@ _MODES = {
 }
 
 
-def _prepare(
+def _checked_out_before(
+    *,
+    channel: str,
+    member: Member,
+    cart_uuid: Any,
+    mode: str,
+    method: str,
+    address: Address | None,
+) -> CheckoutResult | None:
+    """The order a checked-out cart became, if this request asks for just that."""
+    order = (
+        Order.objects.select_related("store")
+        .filter(cart__uuid=cart_uuid, member=member)
+        .first()
+    )
+    if order is None:
+        return None
+    payment = order_checkout_payment(order=order)
+    same_address = address is None or (
+        (address.latitude, address.longitude)
+        == (order.delivery_latitude, order.delivery_longitude)
+    )
+    if (
+        payment is None
+        or (order.channel, order.fulfilment_mode, payment.method)
+        != (channel, mode, method)
+        or not same_address
+    ):
+        raise CartExpired(
+            f"This cart was checked out as order {order.number}, not as asked now.",
+            {"field": "cart", "state": CartState.CHECKED_OUT, "order": str(order.uuid)},
+        )
+    return CheckoutResult(
+        order=order,
+        payment=payment,
+        repriced=order_repriced_lines(order=order),
+        replayed=True,
+    )
+
+
+def _priced(
+    info: _CheckoutInfo,
+) -> tuple[Order, list[OrderLine], list[dict[str, str]]]:
+    """The order and its lines at the prices charged now (not written yet)."""
+    cart, address, promise = info.cart, info.address, info.promise
+    order = Order(
+        number=info.number,
+        member=info.member,
+        store=cart.store,
+        cart=cart,
+        channel=cart.channel,
+        fulfilment_mode=info.mode,
+        currency=cart.store.currency,
+        delivery_latitude=address.latitude if address else None,
+        delivery_longitude=address.longitude if address else None,
+        delivery_label=address.label if address else "",
+        delivery_note=address.note if address else "",
+        delivery_distance_km=promise.distance_km if promise else None,
+        promised_by=promise.deadline if promise else None,
+        payment_due_at=info.now
+        + dt.timedelta(minutes=settings.HEMA_CHECKOUT_HOLD_MINUTES),
+    )
+    order_lines, repriced = [], []
+    for line in info.lines:
+        price, repriced_from = _charged_price(line, info.now)
+        order_line = _order_line(order, line, price)
+        order_line.repriced_from = repriced_from
+        order_lines.append(order_line)
+        if repriced_from is not None:
+            repriced.append(
+                {
+                    "sku": order_line.sku,
+                    "scanned_price": str(repriced_from),
+                    "price": str(price),
+                }
+            )
+    order.subtotal = order.total = sum(
+        (line.line_total for line in order_lines), Decimal("0.00")
+    )
+    order.tax_total = sum((line.tax_amount for line in order_lines), Decimal("0.00"))
+    return order, order_lines, repriced
+
+
+def _timeline(order: Order, info: _CheckoutInfo, paid: bool) -> list[OrderEvent]:
+    """The events of a new order: created, and paid (and carried out) at once."""
+    actor = info.member.user_id
+    events = [
+        OrderEvent(
+            order=order, to_state=OrderState.CREATED, actor_id=actor, note=order.channel
+        )
+    ]
+    if paid:
+        events.append(
+            OrderEvent(
+                order=order,
+                from_state=OrderState.CREATED,
+                to_state=OrderState.PAID,
+                actor_id=actor,
+                note=info.gateway.name,
+            )
+        )
+    if order.state == OrderState.COMPLETED:
+        events.append(
+            OrderEvent(
+                order=order,
+                from_state=OrderState.PAID,
+                to_state=OrderState.COMPLETED,
+                actor_id=actor,
+                note="carried out",
+            )
+        )
+    return events
+
+
+def _place(info: _CheckoutInfo) -> CheckoutResult:
+    """Write the order, its stock and its payment. Caller holds the transaction
+    and the cart's (and wallet's) lock."""
+    order, lines, repriced = _priced(info)
+    paid = info.wallet is not None
+    if paid:
+        order.state = OrderState.PAID
+        order.paid_at, order.payment_due_at = info.now, None
+        if order.channel == Channel.IN_STORE and info.mode == FulfilmentMode.CARRY_OUT:
+            order.state = OrderState.COMPLETED
+    if order.channel == Channel.APP:
+        # All lines or none; a paid order keeps its units until picked.
+        reservations = stock_reserve(
+            lines=[ReservationLine(ol.store_product, ol.quantity) for ol in lines],
+            reference=info.number,
+            reserved_until=order.payment_due_at,
+        )
+        by_product = {r.store_product_id: r for r in reservations}
+        for line in lines:
+            line.reservation = by_product[line.store_product_id]
+    payment = Payment(
+        member=info.member,
+        purpose=PaymentPurpose.ORDER,
+        method=info.gateway.name,
+        amount=order.total,
+        currency=order.currency,
+        provider_reference=_payment_reference(),
+    )
+    if paid:
+        wallet_debit(
+            member=info.member,
+            wallet=info.wallet,
+            amount=payment.amount,
+            reference=payment.provider_reference,
+            currency=payment.currency,
+        )
+        payment.state, payment.succeeded_at = PaymentState.SUCCEEDED, info.now
+    order.save(force_insert=True)
+    OrderLine.objects.bulk_create(lines)
+    payment.order = order
+    payment.save(force_insert=True)
+    if not paid:
+        info.gateway.charge(payment=payment)  # a provider: pending until its webhook
+    elif order.channel == Channel.IN_STORE:
+        # The goods are in the shopper's hand: they leave the count now, never refused.
+        for line in sorted(lines, key=lambda line: line.store_product_id):
+            stock_sell_in_store(
+                store_product=line.store_product,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                reference=order.number,
+            )
+    events = OrderEvent.objects.bulk_create(_timeline(order, info, paid))
+    _close_cart(info.cart)
+    # Everything the answer shows is in hand: no need to read it back.
+    order._prefetched_objects_cache = {"lines": lines, "events": events, "refunds": []}
+    return CheckoutResult(
+        order=order, payment=payment, quote=info.promise, repriced=repriced
+    )
+
+
+def _checkout(
     *,
     channel: str,
     member: Member,
@@ -203,30 +370,60 @@ def _prepare(
     payment_method: str,
     address: Address | None,
     now: dt.datetime,
-) -> _Prepared:
-    """Refuse what can be refused without a lock, quote the promise (coverage
-    included) and take an order number (its own short transaction)."""
+) -> CheckoutResult:
     modes, wrong_mode, wrong_channel = _MODES[channel]
     if fulfilment_mode not in modes:
         raise InvalidCartOperation(
             wrong_mode, {"field": "fulfilment_mode", "allowed": list(modes)}
         )
-    gateway_get(payment_method)
-    cart = cart_get(member=member, cart_uuid=cart_uuid)
-    if cart.channel != channel:
-        raise InvalidCartOperation(wrong_channel, {"field": "cart"})
-    address = _address_for(member, fulfilment_mode, address)
-    promise = None
-    if address is not None:
-        promise = quote(
-            store=cart.store,
-            latitude=address.latitude,
-            longitude=address.longitude,
-            line_count=cart.lines.count(),
-            at=now,
+    gateway = gateway_get(payment_method)
+    with transaction.atomic():
+        try:
+            cart = cart_get(member=member, cart_uuid=cart_uuid, for_update=True)
+        except CartExpired:
+            replay = _checked_out_before(
+                channel=channel,
+                member=member,
+                cart_uuid=cart_uuid,
+                mode=fulfilment_mode,
+                method=gateway.name,
+                address=address,
+            )
+            if replay is None:
+                raise
+            return replay
+        if cart.channel != channel:
+            raise InvalidCartOperation(wrong_channel, {"field": "cart"})
+        address = _address_for(member, fulfilment_mode, address)
+        lines = list(cart.lines.select_related("store_product__product").order_by("pk"))
+        if not lines:
+            raise CartEmpty("The cart is empty.", {"field": "cart"})
+        if channel == Channel.APP:
+            _refuse_withdrawn(lines)
+        promise = None
+        if address is not None:
+            promise = quote(
+                store=cart.store,
+                latitude=address.latitude,
+                longitude=address.longitude,
+                line_count=len(lines),
+                at=now,
+            )
+        wallet = _wallet_locked(member) if gateway.name == WALLET else None
+        return _place(
+            _CheckoutInfo(
+                cart=cart,
+                lines=lines,
+                member=member,
+                gateway=gateway,
+                wallet=wallet,
+                mode=fulfilment_mode,
+                address=address,
+                promise=promise,
+                number=order_number_next(store=cart.store, at=now),
+                now=now,
+            )
         )
-    number = order_number_next(store=cart.store, at=now)
-    return _Prepared(address=address, promise=promise, number=number)
 
 
 def checkout_app(
@@ -242,38 +439,18 @@ def checkout_app(
 
     Paid with the wallet, the order is ``paid`` when this returns; with a provider
     it is ``created`` and holds its stock until the provider's webhook (or the
-    hold lapses and the order is cancelled).
+    hold lapses and the order is cancelled). A cart checked out before answers
+    with its order (see the module docstring).
     """
-    now = now or timezone.now()
-    prepared = _prepare(
+    return _checkout(
         channel=Channel.APP,
         member=member,
         cart_uuid=cart_uuid,
         fulfilment_mode=fulfilment_mode,
         payment_method=payment_method,
         address=address,
-        now=now,
+        now=now or timezone.now(),
     )
-    with transaction.atomic():
-        cart = cart_get(member=member, cart_uuid=cart_uuid, for_update=True)
-        if payment_method == WALLET:
-            wallet_lock(member=member)  # before the stock rows: see wallet_lock
-        order, lines, _ = _order_create(
-            cart=cart,
-            member=member,
-            mode=fulfilment_mode,
-            address=prepared.address,
-            promise=prepared.promise,
-            number=prepared.number,
-            now=now,
-        )
-        order_lines_reserve(
-            lines=lines, reference=prepared.number, reserved_until=order.payment_due_at
-        )
-        _close_cart(cart)
-        payment = order_pay(order=order, method=payment_method, member=member)
-    order.refresh_from_db()
-    return CheckoutResult(order=order, payment=payment, quote=prepared.promise)
 
 
 def checkout_in_store(
@@ -289,30 +466,12 @@ def checkout_in_store(
     ones are charged the price now and listed in ``repriced``. The goods leave
     the count through the in-store sale once paid (never refused for stock).
     """
-    now = now or timezone.now()
-    prepared = _prepare(
+    return _checkout(
         channel=Channel.IN_STORE,
         member=member,
         cart_uuid=cart_uuid,
         fulfilment_mode=fulfilment_mode,
         payment_method=payment_method,
         address=address,
-        now=now,
-    )
-    with transaction.atomic():
-        cart = cart_get(member=member, cart_uuid=cart_uuid, for_update=True)
-        order, _, repriced = _order_create(
-            cart=cart,
-            member=member,
-            mode=fulfilment_mode,
-            address=prepared.address,
-            promise=prepared.promise,
-            number=prepared.number,
-            now=now,
-        )
-        _close_cart(cart)
-        payment = order_pay(order=order, method=payment_method, member=member)
-    order.refresh_from_db()
-    return CheckoutResult(
-        order=order, payment=payment, quote=prepared.promise, repriced=repriced
+        now=now or timezone.now(),
     )

@@ -203,6 +203,14 @@ class Order(TimeStampedModel):
     store = models.ForeignKey(
         "inventory.Store", on_delete=models.PROTECT, related_name="orders"
     )
+    cart = models.OneToOneField(
+        Cart,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="order",
+        help_text="The cart this order was checked out from: one order per cart.",
+    )
     channel = models.CharField(max_length=16, choices=Channel.choices)
     fulfilment_mode = models.CharField(max_length=16, choices=FulfilmentMode.choices)
     state = models.CharField(
@@ -526,20 +534,21 @@ class WebhookEvent(models.Model):
         return f"{self.provider} {self.event_type} {self.event_id}"
 
 
-class IdempotencyState(models.TextChoices):
-    IN_PROGRESS = "in_progress", "In progress"
-    DONE = "done", "Done"
-
-
 class IdempotencyKey(models.Model):
-    """The first response to a POST, replayed for retries with the same key."""
+    """The answer to a POST, replayed for retries with the same key.
+
+    A row exists only once its request has committed: it is written in the same
+    transaction as the request's effect, so a commit carries its answer and a
+    rollback (an error, a process that died, a connection cut) leaves neither.
+    A request still running holds a transaction-scoped lock on its key instead
+    (``orders.idempotency``).
+    """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)
-    state = models.CharField(max_length=16, choices=IdempotencyState.choices)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -550,4 +559,4 @@ class IdempotencyKey(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user_id}:{self.key} ({self.state})"
+        return f"{self.user_id}:{self.key} ({self.response_status})"

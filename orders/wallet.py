@@ -44,11 +44,19 @@ def wallet_check_currency(*, wallet: Wallet, currency: str) -> None:
 
 @transaction.atomic
 def wallet_debit(
-    *, member: Member, amount: Decimal, reference: str, currency: str
+    *,
+    member: Member,
+    amount: Decimal,
+    reference: str,
+    currency: str,
+    wallet: Wallet | None = None,
 ) -> WalletEntry:
     """Pay from the wallet: refused (nothing changed) for too low a balance or
-    another currency than the wallet's."""
-    wallet = wallet_for(member)
+    another currency than the wallet's.
+
+    ``wallet``: the member's wallet when the caller has read (and locked) it
+    already, so that it is not read again."""
+    wallet = wallet if wallet is not None else wallet_for(member)
     wallet_check_currency(wallet=wallet, currency=currency)
     updated = Wallet.objects.filter(pk=wallet.pk, balance__gte=amount).update(
         balance=F("balance") - amount

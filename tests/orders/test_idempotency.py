@@ -1,6 +1,8 @@
 """Idempotency-Key on the POSTs that create orders, payments and refunds (the IETF
 draft and Stripe's behaviour): required, replayed, refused when reused for another
-request, 409 while the first is running, kept 24 hours per member."""
+request, 409 while the first is running, kept 24 hours per member; and the
+checkout's domain key, one order per cart. Faults (a connection cut around the
+commit) are in test_faults_checkout.py."""
 
 import datetime as dt
 import threading
@@ -10,11 +12,14 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
+from rest_framework.test import APIClient
 
-from orders.models import Cart, IdempotencyKey, IdempotencyState, Order, Payment, Refund
+from orders import idempotency
+from orders.idempotency import key_lock_id
+from orders.models import Cart, IdempotencyKey, Order, Payment, Refund
 from orders.tasks import purge_idempotency_keys_task
 from tests.conftest import requires_postgres
-from tests.orders.conftest import post, provider_pays, snapshot
+from tests.orders.conftest import post, provider_pays, race, snapshot
 
 D = Decimal
 
@@ -252,24 +257,52 @@ def test_the_same_key_on_another_endpoint_is_422(store, stocked, shopper):
 # --- A retry while the first is still running -----------------------------------------
 
 
+def key_is_locked(user_id: int, key: str) -> bool:
+    """Whether some transaction holds the key's advisory lock (its request runs).
+
+    pg_locks shows a bigint advisory lock as two 32-bit halves (classid, objid)."""
+    lock_id = key_lock_id(user_id, key) & 0xFFFFFFFFFFFFFFFF
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+            "AND granted AND classid::bigint = %s AND objid::bigint = %s "
+            "AND objsubid = 1)",
+            [lock_id >> 32, lock_id & 0xFFFFFFFF],
+        )
+        return cursor.fetchone()[0]
+
+
+@requires_postgres
 @pytest.mark.django_db
 def test_a_retry_while_the_first_request_runs_is_409(store, stocked, shopper):
-    # Given a first checkout with key "slow" that has not finished yet (its key
-    # row is still in progress, as it is from claim until the answer is stored)
+    # Given a first checkout with key "slow" that has not finished yet: another
+    # session holds the key's lock, as the first request's transaction does from
+    # its start until it commits or rolls back
     apples, _ = stocked
     cart_uuid = shopper.cart_with(store, [(apples, "1")])
-    assert shopper.checkout(cart_uuid, key="slow").status_code == 201
-    IdempotencyKey.objects.filter(key="slow").update(
-        state=IdempotencyState.IN_PROGRESS, response_status=None, response_body=None
-    )
+    other_session = connection.copy()
+    with other_session.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_lock(%s)",
+            [key_lock_id(shopper.member.user_id, "slow")],
+        )
+    assert key_is_locked(shopper.member.user_id, "slow")
     before = snapshot()
 
     # When the app retries with the same key and body
-    retry = shopper.checkout(cart_uuid, key="slow")
+    try:
+        retry = shopper.checkout(cart_uuid, key="slow")
+    finally:
+        other_session.close()  # the first request ends without an answer
 
-    # Then 409 asks it to come back later, and nothing changed
+    # Then 409 asks it to come back later, and nothing changed (no key kept)
     assert (retry.status_code, retry.json()) == (409, IN_FLIGHT)
     assert snapshot() == before
+    assert not IdempotencyKey.objects.filter(key="slow").exists()
+    # And once the first has ended without committing, the key is free at once
+    again = shopper.checkout(cart_uuid, key="slow")
+    assert again.status_code == 201, again.json()
+    assert Order.objects.count() == 1
 
 
 @requires_postgres
@@ -304,9 +337,10 @@ def test_a_retry_racing_a_running_checkout_is_409_then_replays(store, stocked, s
     first = threading.Thread(target=first_checkout)
     first.start()
     deadline = time.monotonic() + 30
-    while not IdempotencyKey.objects.filter(key="race").exists():
-        assert time.monotonic() < deadline, "the first checkout never claimed its key"
+    while not key_is_locked(shopper.member.user_id, "race"):
+        assert time.monotonic() < deadline, "the first checkout never took its key"
         time.sleep(0.05)
+    assert not IdempotencyKey.objects.filter(key="race").exists()
 
     # When the app retries with the same key while the first still runs
     retry = shopper.checkout(cart_uuid, key="race")
@@ -372,26 +406,104 @@ def test_keys_are_kept_24_hours_then_forgotten(make_shopper):
     assert Payment.objects.count() == 3
 
 
+# --- The checkout's domain key: one order per cart ----------------------------------
+
+
 @pytest.mark.django_db
-def test_a_key_abandoned_in_progress_lets_the_retry_run(make_shopper):
-    # Given a top-up whose process died mid-request 11 minutes ago: its key is
-    # still "in progress" and its transaction was rolled back with the process
-    shopper = make_shopper(balance=None)
-    IdempotencyKey.objects.create(
-        user=shopper.member.user,
-        key="died",
-        fingerprint="fingerprint of the request that died",
-        state=IdempotencyState.IN_PROGRESS,
-    )
-    IdempotencyKey.objects.filter(key="died").update(
-        created_at=timezone.now() - dt.timedelta(minutes=11)
-    )
+def test_a_checked_out_cart_asked_again_the_same_way_answers_with_its_order(
+    store, stocked, shopper
+):
+    # Given a cart checked out with key "first", whose key record was then lost
+    # (purged, or never stored with a connection cut before it)
+    apples, _ = stocked
+    cart_uuid = shopper.cart_with(store, [(apples, "3")])
+    first = shopper.checkout(cart_uuid, key="first")
+    assert first.status_code == 201
+    IdempotencyKey.objects.filter(key="first").delete()
+    before = snapshot()
 
-    # When the app retries with that key
-    retry = post(shopper.client, "/api/v1/wallet/top-ups/", top_up_body(), key="died")
+    # When the app retries with that key, and with a new key
+    retry = shopper.checkout(cart_uuid, key="first")
+    again = shopper.checkout(cart_uuid, key="second")
 
-    # Then it runs (one payment) instead of answering 409 for 24 hours
-    assert retry.status_code == 201
-    assert Payment.objects.count() == 1
-    record = IdempotencyKey.objects.get(key="died")
-    assert (record.state, record.response_status) == ("done", 201)
+    # Then both get the cart's order as the first answer showed it (200: nothing
+    # was created now), never cart_expired, and nothing happened twice
+    assert (retry.status_code, retry.json()) == (200, first.json())
+    assert (again.status_code, again.json()) == (200, first.json())
+    assert "Idempotent-Replayed" not in retry
+    assert snapshot() == before
+    assert Order.objects.count() == 1
+    assert shopper.balance == D("161.60")
+    # and a retry of the 200 with its key replays the 200
+    replay = shopper.checkout(cart_uuid, key="second")
+    assert (replay.status_code, replay["Idempotent-Replayed"]) == (200, "true")
+
+
+@pytest.mark.django_db
+def test_an_in_store_payment_asked_again_lists_what_was_repriced(
+    store, stocked, shopper
+):
+    # Given an in-store cart whose scanned price's hold lapsed before paying
+    # (scanned at 12.80, 13.50 on the shelf now), paid with key "pay-1"
+    apples, _ = stocked
+    cart_uuid = shopper.cart_with(store, [(apples, "2")], channel="in_store")
+    Cart.objects.get(uuid=cart_uuid).lines.update(
+        price_held_until=timezone.now() - dt.timedelta(minutes=1)
+    )
+    type(apples).objects.filter(pk=apples.pk).update(shelf_price=D("13.50"))
+    body = {"fulfilment_mode": "carry_out", "payment_method": "wallet"}
+    url = f"/api/v1/carts/{cart_uuid}/pay/"
+    first = post(shopper.client, url, body, key="pay-1")
+    assert first.status_code == 201, first.json()
+    assert first.json()["repriced"] == [
+        {"sku": apples.product.sku, "scanned_price": "12.80", "price": "13.50"}
+    ]
+    before = snapshot()
+
+    # When it is paid again with a new key
+    again = post(shopper.client, url, body, key="pay-2")
+
+    # Then the answer is the first one, repriced lines included, and no second sale
+    assert (again.status_code, again.json()) == (200, first.json())
+    assert snapshot() == before
+    assert shopper.balance == D("173.00")
+
+
+@requires_postgres
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_without_the_key_lock_the_unique_key_row_still_keeps_one_answer(
+    store, stocked, shopper, monkeypatch
+):
+    # Given the fallback of a database without advisory locks (SQLite): no lock,
+    # only the unique (user, key) row guards the key
+    monkeypatch.setattr(idempotency, "_key_lock", lambda user_id, key: True)
+    apples, _ = stocked
+    outcomes = []
+    for round_no in range(3):
+        cart_uuid = shopper.cart_with(store, [(apples, "1")])
+        key = f"same-{round_no}"
+
+        def send(cart_uuid=cart_uuid, key=key):
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Token {shopper.client.token}")
+            response = client.post(
+                f"/api/v1/carts/{cart_uuid}/checkout/",
+                PICKUP_WALLET,
+                format="json",
+                HTTP_IDEMPOTENCY_KEY=key,
+            )
+            return response.status_code, response.json()
+
+        # When the same key is sent twice at once
+        first, second = race(send, send)
+
+        # Then both answers are the first answer, and there is one order
+        assert (first[0], second[0]) == (201, 201), (first, second)
+        assert first[1] == second[1]
+        outcomes.append(first[1]["order"]["id"])
+    assert Order.objects.count() == 3
+    assert sorted(outcomes) == sorted(
+        str(u) for u in Order.objects.values_list("uuid", flat=True)
+    )
+    assert shopper.balance == D("200.00") - 3 * D("12.80")

@@ -439,20 +439,30 @@ def test_expired_cart_refuses_changes_and_checkout(store, stocked, shopper):
     assert shopper.open_cart(store) != cart_uuid
 
 
-def test_checked_out_cart_cannot_be_checked_out_again(store, stocked, shopper):
+def test_checked_out_cart_cannot_be_checked_out_again_another_way(
+    store, stocked, shopper
+):
+    # Given a cart checked out for pickup, paid from the wallet
     apples, _ = stocked
     cart_uuid = shopper.cart_with(store, [(apples, "2")])
-    assert shopper.checkout(cart_uuid).status_code == 201
+    first = shopper.checkout(cart_uuid)
+    assert first.status_code == 201
     before = snapshot()
 
-    again = shopper.checkout(cart_uuid)  # a new key: a new attempt, not a retry
+    # When it is checked out again, asking for another payment method (a new key:
+    # a new attempt, not a retry; the same request gets its order back, see
+    # test_idempotency.py)
+    again = shopper.checkout(cart_uuid, method="sandbox")
 
+    # Then it is refused, naming the order the cart became, and nothing changed
+    order = first.json()["order"]
     assert (again.status_code, again.json()) == (
         409,
         {
             "error": "cart_expired",
-            "message": "This cart is checked_out; open a new one.",
-            "extra": {"field": "cart", "state": "checked_out"},
+            "message": f"This cart was checked out as order {order['number']}, "
+            "not as asked now.",
+            "extra": {"field": "cart", "state": "checked_out", "order": order["id"]},
         },
     )
     assert snapshot() == before

@@ -17,7 +17,7 @@ def unsettled_refunds_due_now(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0001_initial'),
+        ('orders', '0003_order_cart'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
