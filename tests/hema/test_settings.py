@@ -156,7 +156,8 @@ print(json.dumps({
         "engine": "django.db.backends.postgresql",
         "name": "hema",
         "broker": "amqp://hema:pw@mq.internal:5672//",
-        "broker_options": {},
+        # A send to a gone broker gives up at once (no filesystem folders).
+        "broker_options": {"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
         "cache": {
             "BACKEND": "hema.cache.FailOpenRedisCache",
             "LOCATION": "redis://cache.internal:6379/0",

@@ -388,6 +388,11 @@ def test_keys_are_kept_24_hours_then_forgotten(make_shopper):
     IdempotencyKey.objects.filter(key="old").update(
         created_at=now - dt.timedelta(hours=24, minutes=1)
     )
+    # (the top-up made under it is as old: its reference, derived from the key,
+    # is released with it)
+    Payment.objects.filter(pk=Payment.objects.latest("pk").pk).update(
+        created_at=now - dt.timedelta(hours=24, minutes=1)
+    )
 
     # When the hourly purge runs
     purged = purge_idempotency_keys_task.delay().get()
