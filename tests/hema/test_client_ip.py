@@ -9,14 +9,14 @@ from django.urls import path
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.test import APIClient
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from hema.net import client_ip
+from hema.throttling import AddressRateThrottle
 from hema.urls import urlpatterns as project_urlpatterns
 
 
-class OncePerMinute(AnonRateThrottle):
+class OncePerMinute(AddressRateThrottle):
     rate = "1/min"
     scope = "test-client-ip"
 
