@@ -1,8 +1,10 @@
 import os
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -15,6 +17,38 @@ requires_postgres = pytest.mark.skipif(
     reason="needs PostgreSQL row locks and real concurrent transactions "
     "(set DATABASE_URL to a PostgreSQL database)",
 )
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def broker_down() -> Iterator[str]:
+    """The project's Celery app, with the project's send options, sending to a
+    broker that is not there (eager mode off); yields its URL."""
+    from hema.celery import app
+
+    url = f"amqp://guest:guest@127.0.0.1:{closed_port()}//"
+    changes = {
+        "broker_url": url,
+        "broker_transport_options": dict(settings.HEMA_BROKER_SEND_RETRY),
+        "task_always_eager": False,
+    }
+    saved = {key: app.conf[key] for key in changes}
+    saved_pools = (app._pool, app.amqp._producer_pool)
+    app.conf.update(changes)
+    app._pool = app.amqp._producer_pool = None
+    try:
+        yield url
+    finally:
+        if app._pool is not None:
+            app._pool.force_close_all()
+        app.conf.update(saved)
+        app._pool, app.amqp._producer_pool = saved_pools
 
 
 @pytest.fixture

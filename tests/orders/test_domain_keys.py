@@ -7,51 +7,18 @@ refund waits in the outbox, and the sweep pays it once.
 """
 
 import datetime as dt
-import socket
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from hema import jobs
-from hema.celery import app
 from orders.models import IdempotencyKey, Order, Payment, Refund, WalletEntry
 from orders.refunds import refunds_sweep
 from tests.orders.conftest import post, provider_pays, snapshot
 
 pytestmark = pytest.mark.django_db
 D = Decimal
-
-
-def closed_port() -> int:
-    """A local port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def broker_down() -> Iterator[str]:
-    """The project's Celery app sending to a broker that is not there."""
-    url = f"amqp://guest:guest@127.0.0.1:{closed_port()}//"
-    changes = {
-        "broker_url": url,
-        "broker_transport_options": dict(settings.HEMA_BROKER_SEND_RETRY),
-        "task_always_eager": False,
-    }
-    saved = {key: app.conf[key] for key in changes}
-    saved_pools = (app._pool, app.amqp._producer_pool)
-    app.conf.update(changes)
-    app._pool = app.amqp._producer_pool = None
-    try:
-        yield url
-    finally:
-        if app._pool is not None:
-            app._pool.force_close_all()
-        app.conf.update(saved)
-        app._pool, app.amqp._producer_pool = saved_pools
 
 
 def key_records_lost() -> None:
