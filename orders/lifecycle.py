@@ -18,7 +18,7 @@ from django.utils import timezone
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation, ReservationState, StoreProduct
 from inventory.services import ReservationLine, reservation_release, stock_reserve
-from orders.errors import InvalidTransition
+from orders.errors import InvalidTransition, RefundRefused
 from orders.events import order_event_record
 from orders.models import (
     Channel,
@@ -164,7 +164,8 @@ def order_cancel(
     A paid in-store purchase is not cancelled (its goods left in the shopper's
     hand; see ``IN_STORE_CANCELLABLE``). The refund carries ``request_id``, so a
     retry of the same request (its Idempotency-Key record lost, a double click)
-    finds the order cancelled by it and returns it unchanged.
+    finds the order cancelled by it and returns it unchanged; an id that names
+    another refund of the order (a manager's) is refused, nothing changed.
 
     Locks the stock rows the order holds (primary-key order) before the order row:
     a sale that finds the shelf short holds its stock row and then locks the
@@ -172,12 +173,17 @@ def order_cancel(
     """
     order_stock_lock(order)
     order = Order.objects.select_for_update().get(pk=order.pk)
-    if (
-        request_id
-        and order.state == S.CANCELLED
-        and order.refunds.filter(request_id=request_id).exists()
-    ):
+    named = order.refunds.filter(request_id=request_id).first() if request_id else None
+    if named is not None and order.state == S.CANCELLED:
         return order
+    if named is not None:
+        # The id names an earlier refund of this order (a manager's, shown to
+        # the member): it cannot name this cancellation's refund as well.
+        raise RefundRefused(
+            f"Request {request_id!r} already refunded {named.amount} on "
+            f"{order.number}; a cancellation needs a new request id.",
+            {"field": "request_id", "refunded": str(named.amount)},
+        )
     was_paid = order.state == S.PAID
     order_transition(order=order, to_state=S.CANCELLED, actor=actor, note=reason)
     _release_lines(order, actor)

@@ -219,3 +219,38 @@ def test_a_clients_own_reference_is_kept_for_good_a_derived_one_with_its_key(
     assert derived_again.json()["uuid"] != derived.json()["uuid"]
     assert derived_again.json()["reference"] == derived.json()["reference"]
     assert Payment.objects.filter(purpose="top_up", amount=D("30.00")).count() == 3
+
+
+def test_a_cancel_naming_another_refunds_request_id_is_refused_and_changes_nothing(
+    manager, shopper, paid_order, django_capture_on_commit_callbacks
+):
+    # Given a manager's refund on the order, whose request id the member sees
+    with django_capture_on_commit_callbacks(execute=True):
+        refunded = post(
+            manager,
+            f"/api/v1/orders/{paid_order.uuid}/refunds/",
+            {"amount": "5.00", "reason": "bruised", "request_id": "goodwill-1"},
+        )
+    assert refunded.status_code == 201, refunded.json()
+    order_url = f"/api/v1/orders/{paid_order.uuid}/"
+    assert [
+        r["request_id"] for r in shopper.client.get(order_url).json()["refunds"]
+    ] == ["goodwill-1"]
+    before = snapshot()
+
+    # When the member cancels naming that request id
+    response = post(
+        shopper.client,
+        f"{order_url}cancel/",
+        {"reason": "late", "request_id": "goodwill-1"},
+    )
+
+    # Then the cancel is refused naming the field, and nothing changed
+    assert response.status_code == 422, response.content
+    assert response.json() == {
+        "error": "refund_refused",
+        "message": f"Request 'goodwill-1' already refunded 5.00 on "
+        f"{paid_order.number}; a cancellation needs a new request id.",
+        "extra": {"field": "request_id", "refunded": "5.00"},
+    }
+    assert snapshot() == before
