@@ -101,7 +101,8 @@ class OneTimeForm(forms.Form):
     """A form whose page carries a fresh token; a POST sent twice carries the
     same one, which the service keeps as the refund's request id."""
 
-    token = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    # A uuid4's 32 hex digits: "admin-" and it fit the refund's request id.
+    token = forms.RegexField(regex=r"^[0-9a-f]{32}\Z", widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("initial", {"token": uuid.uuid4().hex})

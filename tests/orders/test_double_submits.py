@@ -200,3 +200,22 @@ def test_two_quick_scans_of_a_new_product_add_up_on_one_line(
     assert [(line.store_product_id, line.quantity) for line in lines] == [
         (product.pk, D("2.000")) for product in products
     ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("action", ["refund", "cancel"])
+@pytest.mark.parametrize("token", ["f" * 64, "not a token", ""])
+def test_a_forged_form_token_is_refused_and_changes_nothing(
+    store, paid_order, action, token
+):
+    client = manager_client(store)
+    before = snapshot()
+
+    response = client.post(
+        f"/admin/orders/order/{paid_order.pk}/{action}/",
+        {"amount": "5.00", "reason": "bruised", "token": token},
+    )
+
+    assert response.status_code == 200
+    assert "(Hidden field token)" in response.content.decode()
+    assert snapshot() == before
