@@ -28,11 +28,11 @@ from inventory.services import stock_receive
 from orders.models import (
     Cart,
     CartLine,
-    IdempotencyKey,
     Member,
     Order,
     OrderEvent,
     OrderLine,
+    OrderSequence,
     Payment,
     Refund,
     Wallet,
@@ -266,11 +266,9 @@ def race(*calls: Callable[[], Any], wait_seconds: float = 60) -> list:
 
 
 def snapshot() -> dict[str, Any]:
-    """Every row a checkout, payment, refund or wallet change could touch.
-
-    Not the order-number counter: a checkout takes its number before its
-    transaction (orders/numbering.py), so a refused checkout leaves a gap.
-    """
+    """Every row a checkout, payment, refund or wallet change could touch, the
+    order-number counter included: a refused checkout gives its number back
+    (orders/numbering.py)."""
 
     def rows(queryset, *fields: str) -> list:
         return list(queryset.order_by("pk").values_list("pk", *fields))
@@ -291,15 +289,8 @@ def snapshot() -> dict[str, Any]:
         "carts": rows(Cart.objects, "state"),
         "cart_lines": rows(CartLine.objects, "quantity", "held_price"),
         "webhook_events": WebhookEvent.objects.count(),
+        "order_numbers": rows(OrderSequence.objects, "day", "last"),
     }
-
-
-def idempotency_keys() -> list:
-    return list(
-        IdempotencyKey.objects.order_by("pk").values_list(
-            "user_id", "key", "state", "response_status"
-        )
-    )
 
 
 @pytest.fixture
