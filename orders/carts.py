@@ -103,6 +103,18 @@ def _check_online_stock(store_product: StoreProduct, quantity: Decimal) -> None:
         )
 
 
+def _cart_lock_open(cart: Cart) -> None:
+    """Lock the cart's row for the caller's transaction; refused unless it is
+    still open (checked out while this request waited)."""
+    state = (
+        Cart.objects.select_for_update().values_list("state", flat=True).get(pk=cart.pk)
+    )
+    if state != CartState.OPEN:
+        raise CartExpired(
+            f"This cart is {state}; open a new one.", {"field": "cart", "state": state}
+        )
+
+
 @transaction.atomic
 def cart_line_add(
     *,
@@ -130,13 +142,7 @@ def cart_line_add(
             raise InvalidCartOperation("Name the product's sku.", {"field": "sku"})
         store_product = store_product_get(store=cart.store, sku=sku)
     quantity = parse_quantity(product=store_product.product, quantity=quantity)
-    state = (
-        Cart.objects.select_for_update().values_list("state", flat=True).get(pk=cart.pk)
-    )
-    if state != CartState.OPEN:  # checked out while this request waited
-        raise CartExpired(
-            f"This cart is {state}; open a new one.", {"field": "cart", "state": state}
-        )
+    _cart_lock_open(cart)
     now = timezone.now()
     hold_until = (
         now + dt.timedelta(minutes=cart.store.price_hold_minutes)
@@ -162,11 +168,12 @@ def cart_line_add(
     return line
 
 
-def _line_get(cart: Cart, line_id: Any) -> CartLine:
+def _line_get(cart: Cart, line_id: Any, *, for_update: bool = False) -> CartLine:
+    lines = CartLine.objects.select_related("store_product__product")
+    if for_update:
+        lines = lines.select_for_update(of=("self",))
     try:
-        return CartLine.objects.select_related("store_product__product").get(
-            cart=cart, pk=line_id
-        )
+        return lines.get(cart=cart, pk=line_id)
     except (CartLine.DoesNotExist, ValueError):
         raise InvalidCartOperation(
             "No such line in this cart.", {"field": "line", "value": str(line_id)}
@@ -177,7 +184,14 @@ def _line_get(cart: Cart, line_id: Any) -> CartLine:
 def cart_line_update(
     *, cart: Cart, line_id: Any, quantity: Any = None, substitution: str | None = None
 ) -> CartLine:
-    line = _line_get(cart, line_id)
+    """Set a line's quantity or substitution preference.
+
+    Locks the cart row (as adding a line does, so a checkout or a scan takes
+    turns with it), then the line's row: a line removed meanwhile is gone for
+    this change too, rather than written back by it.
+    """
+    _cart_lock_open(cart)
+    line = _line_get(cart, line_id, for_update=True)
     if quantity is not None:
         line.quantity = parse_quantity(
             product=line.store_product.product, quantity=quantity
@@ -191,5 +205,9 @@ def cart_line_update(
     return line
 
 
+@transaction.atomic
 def cart_line_remove(*, cart: Cart, line_id: Any) -> None:
+    """Remove a line; under the cart's lock, so not from a cart a checkout
+    racing it has just closed."""
+    _cart_lock_open(cart)
     _line_get(cart, line_id).delete()

@@ -1,10 +1,13 @@
 """Double submits: two quick scans add up on one cart line, and the admin's
 cancel and refund forms posted twice (a double click) act once."""
 
+import threading
+import time
 from decimal import Decimal
 
 import pytest
 from django.contrib.messages import get_messages
+from django.db import connection, transaction
 from django.test import Client
 
 from inventory.services import stock_receive
@@ -219,3 +222,67 @@ def test_a_forged_form_token_is_refused_and_changes_nothing(
     assert response.status_code == 200
     assert "(Hidden field token)" in response.content.decode()
     assert snapshot() == before
+
+
+def _wait_for_a_lock_wait(seconds: float = 30) -> None:
+    """Until some backend of this database waits on a row lock."""
+    deadline = time.monotonic() + seconds
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("no request came to wait on the row lock")
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_quantity_change_racing_the_lines_removal_does_not_bring_it_back(
+    store, stocked, make_shopper
+):
+    apples, _ = stocked
+    shopper = make_shopper(balance=None)
+    cart = shopper.cart_with(store, [(apples, "1")])
+    line = CartLine.objects.get(cart__uuid=cart)
+    removed, release = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def remove() -> None:
+        # The shopper's removal, committed while the quantity change waits on it
+        try:
+            with transaction.atomic():
+                CartLine.objects.filter(pk=line.pk).delete()
+                removed.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def change() -> None:
+        try:
+            outcomes["change"] = shopper.client.patch(
+                f"/api/v1/carts/{cart}/lines/{line.pk}/",
+                {"quantity": "2"},
+                format="json",
+            )
+        finally:
+            connection.close()
+
+    remover = threading.Thread(target=remove)
+    remover.start()
+    assert removed.wait(30)
+    changer = threading.Thread(target=change)
+    changer.start()
+    _wait_for_a_lock_wait()
+    release.set()
+    remover.join(30)
+    changer.join(30)
+
+    # The change finds the line gone; the removed line stays removed
+    response = outcomes["change"]
+    assert response.status_code == 400, response.content
+    assert response.json()["error"] == "invalid_cart_operation"
+    assert list(CartLine.objects.filter(cart__uuid=cart)) == []
