@@ -8,9 +8,10 @@ moves money; the payment and refund services own the states.
 
 The one client here is the sandbox's: no outbound call can happen on these
 machines, so it records each request as the provider would (deduplicated by the
-request's idempotency key) and its signed webhook confirms the refund, sent by
-the tests or, in the demo, by hand. A real provider's client implements the
-same interface and is registered in ``PROVIDER_CLIENTS``.
+request's idempotency key) and, like a real provider, then confirms the refund
+with its signed ``refund.succeeded`` webhook (a task after commit, handled by the
+same ``payments.webhook_handle`` as one from the network). A real provider's
+client implements the same interface and is registered in ``PROVIDER_CLIENTS``.
 """
 
 from __future__ import annotations
@@ -25,13 +26,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from celery import current_app
 from django.conf import settings
 
+from hema.jobs import enqueue_on_commit
 from orders.errors import PaymentMethodUnknown, WebhookRejected
 from orders.models import Payment, Refund, WalletEntryKind, WebhookEvent
 from orders.wallet import wallet_credit, wallet_debit
 
 WALLET = "wallet"
+SANDBOX = "sandbox"
 
 
 class ProviderError(Exception):
@@ -61,13 +65,24 @@ class ProviderClient(Protocol):
         """
 
 
+# The task that sends the sandbox's refund.succeeded webhook (orders/tasks.py).
+SANDBOX_CONFIRM_TASK = "orders.sandbox_confirm_refund"
+
+
 class SandboxClient:
     """The sandbox provider's side of a refund: it records the request and
     answers with its id, the same one for a request sent again with the same
-    idempotency key; the sandbox's signed webhook then confirms it."""
+    idempotency key.
 
-    def __init__(self) -> None:
+    ``confirms`` (the registered sandbox): each accepted request is then
+    confirmed as a provider does, by its signed webhook, sent by a task once
+    the caller's transaction commits (and again for a request sent again). A
+    sandbox without it leaves the webhook to whoever plays the provider (tests).
+    """
+
+    def __init__(self, *, confirms: bool = False) -> None:
         self._lock = threading.Lock()
+        self.confirms = confirms
         self.requests: dict[str, RefundRequest] = {}
         self._ids: dict[str, str] = {}
 
@@ -76,7 +91,12 @@ class SandboxClient:
             if request.idempotency_key not in self._ids:
                 self.requests[request.idempotency_key] = request
                 self._ids[request.idempotency_key] = f"re_{secrets.token_hex(12)}"
-            return self._ids[request.idempotency_key]
+            refund_id = self._ids[request.idempotency_key]
+        if self.confirms:
+            enqueue_on_commit(
+                current_app.tasks[SANDBOX_CONFIRM_TASK], request.reference
+            )
+        return refund_id
 
 
 class UnconnectedClient:
@@ -91,7 +111,7 @@ class UnconnectedClient:
 
 
 # Each provider's client, by name (a provider's integration registers its own).
-PROVIDER_CLIENTS: dict[str, ProviderClient] = {"sandbox": SandboxClient()}
+PROVIDER_CLIENTS: dict[str, ProviderClient] = {SANDBOX: SandboxClient(confirms=True)}
 
 
 def provider_client(name: str) -> ProviderClient:

@@ -7,8 +7,10 @@ states and what a payment does to its order. Refunds live in orders/refunds.py.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import secrets
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +35,7 @@ from orders.errors import (
     WebhookRejected,
 )
 from orders.gateways import (
+    SANDBOX,
     WALLET,
     ProviderGateway,
     WalletGateway,
@@ -318,6 +321,25 @@ def _payment_succeeded_from_provider(payment: Payment) -> None:
         refund_outside_total(
             order=order, payment=payment, amount=beyond_total, reason=reason
         )
+
+
+def sandbox_refund_confirm(*, reference: str) -> str:
+    """The sandbox provider confirms a refund it accepted, as a real one does: its
+    ``refund.succeeded`` event, signed with its secret, through ``webhook_handle``
+    (the signature checked, the event deduplicated, the refund settled once).
+    Returns the webhook's result; refused if the sandbox is not enabled."""
+    gateway = gateway_get(SANDBOX)
+    event = {
+        "id": _new_reference("evt"),
+        "type": "refund.succeeded",
+        "data": {"reference": reference},
+    }
+    body = json.dumps(event).encode()
+    return webhook_handle(
+        provider=gateway.name,
+        body=body,
+        signature=gateway.sign(body, int(time.time())),
+    )
 
 
 @transaction.atomic

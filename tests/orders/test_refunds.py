@@ -11,8 +11,10 @@ from django.test import Client
 from django.utils import timezone
 
 from orders import gateways
+from orders.errors import PaymentMethodUnknown
 from orders.gateways import ProviderError, RefundRequest, SandboxClient
-from orders.models import Order, OrderEvent, Payment, Refund
+from orders.models import Order, OrderEvent, Payment, Refund, WebhookEvent
+from orders.payments import sandbox_refund_confirm
 from orders.refunds import refund_pay, refunds_sweep
 from tests.conftest import requires_postgres
 from tests.factories import StoreFactory, StoreStaffFactory, UserFactory
@@ -103,6 +105,51 @@ def test_a_provider_refund_is_sent_and_its_webhook_settles_it(
     # And no sweep sends it again
     assert refunds_sweep(now=timezone.now() + dt.timedelta(days=1)) == 0
     assert len(sandbox.requests) == 1
+
+
+def test_the_sandbox_confirms_a_refund_by_its_own_signed_webhook(
+    provider_order, manager, shopper, django_capture_on_commit_callbacks
+):
+    # Given the sandbox as registered (not a test's stand-in): it confirms by itself
+    assert gateways.PROVIDER_CLIENTS["sandbox"].confirms
+    balance = shopper.balance
+
+    # When a manager refunds 10.00 of an order paid through it
+    refund = refund_by_manager(
+        manager, provider_order, "10.00", django_capture_on_commit_callbacks
+    )
+
+    # Then its signed refund.succeeded webhook was handled and settled the refund
+    confirmation = WebhookEvent.objects.get(event_type="refund.succeeded")
+    assert (confirmation.provider, confirmation.payload["data"]) == (
+        "sandbox",
+        {"reference": str(refund.uuid)},
+    )
+    refund.refresh_from_db()
+    assert (refund.state, refund.attempts, refund.next_attempt_at) == (
+        "succeeded",
+        1,
+        None,
+    )
+    assert refund.provider_refund_id.startswith("re_")
+    # And the money went back to the provider, not into the wallet, once
+    assert shopper.balance == balance
+    assert refunds_sweep(now=timezone.now() + dt.timedelta(days=1)) == 0
+
+
+def test_the_sandboxs_confirmation_is_refused_while_the_sandbox_is_off(
+    provider_order, manager, settings, django_capture_on_commit_callbacks
+):
+    refund = refund_by_manager(
+        manager, provider_order, "10.00", django_capture_on_commit_callbacks
+    )
+    settings.HEMA_PAYMENT_PROVIDERS = {}
+    before = snapshot()
+
+    with pytest.raises(PaymentMethodUnknown):
+        sandbox_refund_confirm(reference=str(refund.uuid))
+
+    assert snapshot() == before
 
 
 def test_a_refund_the_provider_never_confirmed_is_sent_again_under_the_same_key(

@@ -11,6 +11,8 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from orders import gateways
+from orders.gateways import SandboxClient
 from orders.models import Order, Payment, Refund, WalletEntry, WebhookEvent
 from orders.tasks import sweep_refunds_task
 from tests.conftest import requires_postgres
@@ -301,10 +303,11 @@ def test_a_duplicate_order_payment_event_pays_the_order_once(store, stocked, sho
 
 @pytest.fixture
 def submitted_refund(
-    store, stocked, shopper, manager, django_capture_on_commit_callbacks
+    store, stocked, shopper, manager, monkeypatch, django_capture_on_commit_callbacks
 ):
     """An order paid through the provider, and a manager's 10.00 refund submitted
-    to it."""
+    to it: a sandbox that leaves its webhooks to these tests."""
+    monkeypatch.setitem(gateways.PROVIDER_CLIENTS, "sandbox", SandboxClient())
     apples, _ = stocked
     order = shopper.order(store, [(apples, "3")], method="sandbox")
     paid = send_webhook(
