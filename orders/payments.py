@@ -68,8 +68,6 @@ from orders.wallet import (
 )
 
 logger = logging.getLogger(__name__)
-# Checkout imports these from here.
-__all__ = ["WALLET", "gateway_get", "order_lines_reserve", "order_pay"]
 
 
 def _new_reference(prefix: str) -> str:
