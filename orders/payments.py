@@ -386,10 +386,12 @@ def webhook_handle(*, provider: str, body: bytes, signature: str) -> str:
             )
         return "processed"
     if kind in ("refund.succeeded", "refund.failed"):
+        provider_refund_id = data.get("refund_id") if isinstance(data, dict) else None
         changed = refund_provider_reported(
             provider=provider,
             reference=reference,
             succeeded=kind == "refund.succeeded",
+            provider_refund_id=str(provider_refund_id or "")[:64],
         )
         return "processed" if changed else "ignored"
     return "ignored"

@@ -394,13 +394,18 @@ def refund_retry(*, refund: Refund, actor: Any = None) -> Refund:
     return refund
 
 
-def refund_provider_reported(*, provider: str, reference: str, succeeded: bool) -> bool:
+def refund_provider_reported(
+    *, provider: str, reference: str, succeeded: bool, provider_refund_id: str = ""
+) -> bool:
     """The provider's webhook settles a refund sent to it (our uuid as reference).
 
     ``refund.succeeded``: the money went back, whatever we last thought of the
     attempt (a send that timed out may still have gone through). ``refund.failed``
     on a submitted refund: a definite failure, retried with backoff as a new
-    request. Returns whether a refund of ours changed; anything else is ignored.
+    request, unless it names (``provider_refund_id``) another attempt than the
+    one in flight: a late failure of an earlier attempt must not renew the key
+    of one that may still succeed, or the next attempt would refund again.
+    Returns whether a refund of ours changed; anything else is ignored.
     """
     try:
         refund_uuid = uuid.UUID(reference)
@@ -427,6 +432,14 @@ def refund_provider_reported(*, provider: str, reference: str, succeeded: bool) 
         .first()
     )
     if refund is None:
+        return False
+    if provider_refund_id and provider_refund_id != refund.provider_refund_id:
+        logger.warning(
+            "refund %s: ignored a failure of attempt %s, not the one in flight (%s)",
+            refund.pk,
+            provider_refund_id,
+            refund.provider_refund_id or "none",
+        )
         return False
     _attempt_failed(
         refund, "the provider reported it failed", timezone.now(), definite=True

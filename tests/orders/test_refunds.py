@@ -413,3 +413,42 @@ def test_a_task_and_a_sweep_racing_send_a_refund_once(
     assert sorted(sandbox.requests) == sorted(
         f"{uuid.hex}-1" for uuid in Refund.objects.values_list("uuid", flat=True)
     )
+
+
+def test_a_late_failure_of_an_earlier_attempt_does_not_renew_the_one_in_flight(
+    sandbox, provider_order, manager, django_capture_on_commit_callbacks
+):
+    # Given a refund whose first attempt the provider declined, sent again
+    refund = refund_by_manager(
+        manager, provider_order, "10.00", django_capture_on_commit_callbacks
+    )
+    first_attempt = refund.provider_refund_id
+    declined = event("refund.failed", str(refund.uuid))
+    declined["data"]["refund_id"] = first_attempt
+    assert send_webhook(declined).json() == {"result": "processed"}
+    refund.refresh_from_db()
+    assert refunds_sweep(now=refund.next_attempt_at) == 1
+    refund.refresh_from_db()
+    second_attempt = refund.provider_refund_id
+    assert (refund.state, refund.provider_key) == ("submitted", f"{refund.uuid.hex}-2")
+    assert second_attempt != first_attempt
+
+    # When the provider's failure of the first attempt arrives again, late (a new
+    # event id: its own retry of the notification)
+    late = event("refund.failed", str(refund.uuid))
+    late["data"]["refund_id"] = first_attempt
+    response = send_webhook(late)
+
+    # Then the attempt in flight keeps its key: if it succeeds, nothing is sent
+    # under a new key that could refund the shopper twice
+    assert response.json() == {"result": "ignored"}
+    refund.refresh_from_db()
+    assert (refund.state, refund.provider_key) == ("submitted", f"{refund.uuid.hex}-2")
+    assert refunds_sweep(now=timezone.now() + dt.timedelta(minutes=59)) == 0
+    assert len(sandbox.requests) == 2
+    # And a failure naming the attempt in flight is still a failure
+    current = event("refund.failed", str(refund.uuid))
+    current["data"]["refund_id"] = second_attempt
+    assert send_webhook(current).json() == {"result": "processed"}
+    refund.refresh_from_db()
+    assert (refund.state, refund.provider_key) == ("failed", "")
