@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from axes.models import AccessAttempt
 from django.conf import settings as django_settings
 from django.db import OperationalError, connection
 from django.urls import path
@@ -19,6 +20,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
+from accounts.models import User
 from hema.urls import urlpatterns as project_urlpatterns
 from orders.models import WebhookEvent
 from tests.conftest import requires_postgres
@@ -205,6 +207,25 @@ def test_a_signed_but_deeply_nested_webhook_body_is_a_400(api_client):
         "extra": {"field": "body"},
     }
     assert WebhookEvent.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/api/v1/auth/login/", "/api/v1/auth/signup/"])
+def test_a_deeply_nested_json_body_is_a_400_on_every_endpoint(quiet_client, url):
+    """Python's JSON decoder recurses once per level: 100,000 levels raise
+    RecursionError, which the parser must answer as bad input, not a 500."""
+    body = b'{"login": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+    response = quiet_client.post(url, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert shape(response) == {
+        "error": "parse_error",
+        "message": "JSON parse error - the body is nested too deeply.",
+        "extra": {},
+    }
+    assert User.objects.count() == 0
+    assert AccessAttempt.objects.count() == 0
 
 
 # --- The database gone for real ----------------------------------------------------
