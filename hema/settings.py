@@ -125,7 +125,10 @@ AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "accounts.lockout.login_key"
 AXES_CLIENT_IP_CALLABLE = "hema.net.client_ip"
-AXES_RESET_ON_SUCCESS = True
+# A success forgets only that account's failures (accounts.lockout), never
+# the address's: axes' reset would let a log-in to one's own account between
+# guesses reset the lock on the account being guessed.
+AXES_RESET_ON_SUCCESS = False
 AXES_DISABLE_ACCESS_LOG = True
 # Lock-outs are answered where the log-in is: the API's 429 and the admin
 # form's message (accounts/lockout.py), so axes' own middleware is not used.
