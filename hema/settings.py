@@ -349,6 +349,14 @@ HEMA_PAYMENT_PROVIDERS = env.dict("HEMA_PAYMENT_PROVIDERS", default={})
 SANDBOX_WEBHOOK_SECRET = "sandbox-webhook-secret"  # noqa: S105 - public by design
 if DEBUG:
     HEMA_PAYMENT_PROVIDERS.setdefault("sandbox", SANDBOX_WEBHOOK_SECRET)
+# A webhook signed with an empty key, or with the sandbox's public one outside
+# development, can be forged by anyone: refuse to start with either.
+for _name, _secret in HEMA_PAYMENT_PROVIDERS.items():
+    if not _secret.strip() or (not DEBUG and _secret == SANDBOX_WEBHOOK_SECRET):
+        raise ImproperlyConfigured(
+            f"HEMA_PAYMENT_PROVIDERS: the webhook secret of {_name} is empty or "
+            "public; give each provider its own secret (name=secret,...)."
+        )
 HEMA_WEBHOOK_TOLERANCE_SECONDS = 300
 # Refunds (orders/refunds.py): a failed attempt is retried after RETRY seconds,
 # doubled each time; after MAX_ATTEMPTS the refund needs a manager's attention.
