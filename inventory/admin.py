@@ -428,19 +428,12 @@ STOCK_ACTIONS = {
 }
 
 
-class OpenLotInline(admin.TabularInline):
-    """The lots still on the shelf, oldest first (read-only)."""
+class ReadOnlyStoreInline(admin.TabularInline):
+    """Rows under a store's row, shown to whoever may see that store; nobody
+    adds, changes or deletes them here."""
 
-    model = StockLot
-    verbose_name_plural = "lots on the shelf"
-    fields = ("best_before", "received_at", "quantity_received", "quantity_left")
-    readonly_fields = fields
-    ordering = ("best_before", "pk")
     extra = 0
     can_delete = False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).filter(quantity_left__gt=0)
 
     def has_view_permission(self, request, obj=None) -> bool:
         return _parent_in_scope(request, obj)
@@ -453,6 +446,19 @@ class OpenLotInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class OpenLotInline(ReadOnlyStoreInline):
+    """The lots still on the shelf, oldest first (read-only)."""
+
+    model = StockLot
+    verbose_name_plural = "lots on the shelf"
+    fields = ("best_before", "received_at", "quantity_received", "quantity_left")
+    readonly_fields = fields
+    ordering = ("best_before", "pk")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(quantity_left__gt=0)
 
 
 @admin.register(StoreProduct)
@@ -777,7 +783,7 @@ class StockMovementAdmin(LedgerAdmin):
 # --- Stock reconcile runs (read-only) ---------------------------------------------
 
 
-class ReconcileDriftInline(admin.TabularInline):
+class ReconcileDriftInline(ReadOnlyStoreInline):
     """What each drifting store product should have (ledger, holds) and has."""
 
     model = ReconcileDrift
@@ -791,8 +797,6 @@ class ReconcileDriftInline(admin.TabularInline):
         "reserved_actual",
     )
     readonly_fields = fields
-    extra = 0
-    can_delete = False
 
     def get_queryset(self, request):
         return (
@@ -800,18 +804,6 @@ class ReconcileDriftInline(admin.TabularInline):
             .get_queryset(request)
             .select_related("store_product__store", "store_product__product")
         )
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return _parent_in_scope(request, obj)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ReconcileRun)
