@@ -34,7 +34,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
 
-from hema.errors import ApplicationError
+from hema.errors import ApplicationError, InvalidInput
 from inventory import labels, selectors, services
 from inventory.forms import (
     StockCorrectForm,
@@ -532,7 +532,8 @@ class StoreProductAdmin(StoreScopedAdmin):
         row the form was built from may hold counts that orders have changed
         since. A new store product is created by ``store_product_create`` (no
         stock, shelf price at the list price) and its values copied onto ``obj``
-        for the admin's redirect and log.
+        for the admin's redirect and log; when a twin post created it first, the
+        admin lands on that row.
         """
         if change:
             services.store_product_update(
@@ -544,11 +545,17 @@ class StoreProductAdmin(StoreScopedAdmin):
                 },
             )
             return
-        created = services.store_product_create(
-            store=form.cleaned_data["store"],
-            product=form.cleaned_data["product"],
-            **form.settings,
-        )
+        store, product = form.cleaned_data["store"], form.cleaned_data["product"]
+        try:
+            created = services.store_product_create(
+                store=store, product=product, **form.settings
+            )
+        except InvalidInput as exc:
+            if exc.extra.get("field") != "product":
+                raise
+            # A twin post (a double-clicked Save) created it a moment ago (the
+            # form's own check saw nothing yet): land on that row.
+            created = StoreProduct.objects.get(store=store, product=product)
         for field in StoreProduct._meta.concrete_fields:
             setattr(obj, field.attname, getattr(created, field.attname))
         obj._state.adding = False

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
@@ -203,7 +203,7 @@ def store_product_create(
     It starts with nothing on hand or reserved (goods arrive through
     ``stock_receive``, so the ledger explains every unit) and with its shelf price
     at the list price until pricing sets one. Refused when the store already
-    sells the product.
+    sells the product, also when a twin request created it a moment before.
     """
     values = store_product_settings_check(
         store_id=store.pk,
@@ -217,19 +217,28 @@ def store_product_create(
             "is_active": is_active,
         },
     )
-    if StoreProduct.objects.filter(store=store, product=product).exists():
-        raise InvalidInput(
-            f"{store.code} already sells {product.sku}.",
-            {"field": "product", "sku": product.sku},
-        )
-    return StoreProduct.objects.create(
-        store=store,
-        product=product,
-        shelf_price=values["list_price"],
-        on_hand=ZERO,
-        reserved=ZERO,
-        **values,
+    already = InvalidInput(
+        f"{store.code} already sells {product.sku}.",
+        {"field": "product", "sku": product.sku},
     )
+    if StoreProduct.objects.filter(store=store, product=product).exists():
+        raise already
+    try:
+        # A twin request (a double-clicked Save) may insert between the check
+        # and here: the unique constraint decides, and the loser is refused.
+        with transaction.atomic():
+            return StoreProduct.objects.create(
+                store=store,
+                product=product,
+                shelf_price=values["list_price"],
+                on_hand=ZERO,
+                reserved=ZERO,
+                **values,
+            )
+    except IntegrityError:
+        if StoreProduct.objects.filter(store=store, product=product).exists():
+            raise already from None
+        raise
 
 
 def store_product_update(

@@ -18,6 +18,7 @@ from django.db import connection
 from django.test import Client
 
 from accounts.models import User
+from hema.errors import InvalidInput
 from inventory.errors import InsufficientStock, ReservationNotHeld
 from inventory.models import (
     MovementKind,
@@ -33,8 +34,10 @@ from inventory.services import (
     stock_receive,
     stock_reserve,
     stock_sell_in_store,
+    store_product_create,
 )
 from tests.conftest import assert_ledger_matches, requires_postgres
+from tests.factories import ProductFactory
 
 pytestmark = [
     requires_postgres,
@@ -412,3 +415,59 @@ def test_admin_edits_racing_reservations_lose_no_reserved_unit(make_store_produc
     assert sp.list_price == D("14.00")  # the last round's price
     assert_ledger_matches(sp)
     replay_ledger(sp)
+
+
+def test_two_creations_of_one_store_product_at_once_make_one_and_refuse_one(store):
+    """A double-clicked "Save" on the admin's add form: both pass the existence
+    check before either inserts; the loser is refused as the store already
+    selling the product, not an IntegrityError."""
+    product = ProductFactory(sku="TWICE1")
+
+    outcomes = flat(
+        race(
+            [
+                lambda _: store_product_create(
+                    store=store, product=product, list_price="5.50", unit_cost="3.00"
+                )
+            ]
+            * 2,
+            rounds=1,
+        )
+    )
+
+    made = [o for o in outcomes if isinstance(o, StoreProduct)]
+    refused = [o for o in outcomes if isinstance(o, InvalidInput)]
+    assert (len(made), len(refused)) == (1, 1), outcomes
+    assert refused[0].extra == {"field": "product", "sku": "TWICE1"}
+    assert StoreProduct.objects.filter(product=product).count() == 1
+
+
+def test_a_double_clicked_add_form_ends_at_one_store_product(store):
+    """Both posts of the admin's add form end well (the second lands on the row
+    the first made, or is told the store sells it already): never an error."""
+    manager = User.objects.create_superuser(email="root@hema.test", password="x-9-l")
+    rounds = 10
+    products = [ProductFactory(sku=f"DBL{n:03}") for n in range(rounds)]
+
+    def add(round_no: int) -> int:
+        client = Client()
+        client.force_login(manager)
+        form = {
+            "store": str(store.pk),
+            "product": str(products[round_no].pk),
+            "is_active": "on",
+            "list_price": "5.50",
+            "unit_cost": "3.00",
+            "online_buffer": "0",
+            "lots-TOTAL_FORMS": "0",
+            "lots-INITIAL_FORMS": "0",
+        }
+        return client.post("/admin/inventory/storeproduct/add/", form).status_code
+
+    outcomes = flat(race([add, add], rounds=rounds))
+
+    assert all(o in (200, 302) for o in outcomes), outcomes
+    assert outcomes.count(302) >= rounds
+    for product in products:
+        sp = StoreProduct.objects.get(store=store, product=product)
+        assert (sp.on_hand, sp.reserved, sp.shelf_price) == (0, 0, D("5.50"))
