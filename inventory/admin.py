@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -38,6 +37,7 @@ from hema.errors import ApplicationError, InvalidInput
 from inventory import labels, selectors, services
 from inventory.forms import (
     StockCorrectForm,
+    StockForm,
     StockReceiveForm,
     StockWriteOffForm,
     StoreProductAdminForm,
@@ -392,29 +392,41 @@ class StockAction:
 
     slug: str
     title: str
-    form_class: type[forms.Form]
-    run: Callable[[StoreProduct, dict[str, Any], Any], StockMovement | None]
+    form_class: type[StockForm]
+    run: Callable[[StoreProduct, StockForm, Any], StockMovement | None]
 
 
-def _receive(sp: StoreProduct, data: dict[str, Any], actor: Any):
+def _receive(sp: StoreProduct, form: StockForm, actor: Any):
+    data = form.cleaned_data
     return services.stock_receive(
         store_product=sp,
         quantity=data["quantity"],
         best_before=data.get("best_before"),
         reference=data.get("reference") or "",
         actor=actor,
+        request_id=form.request_id,
     )
 
 
-def _correct(sp: StoreProduct, data: dict[str, Any], actor: Any):
+def _correct(sp: StoreProduct, form: StockForm, actor: Any):
+    data = form.cleaned_data
     return services.stock_correct(
-        store_product=sp, counted=data["counted"], reason=data["reason"], actor=actor
+        store_product=sp,
+        counted=data["counted"],
+        reason=data["reason"],
+        actor=actor,
+        request_id=form.request_id,
     )
 
 
-def _write_off(sp: StoreProduct, data: dict[str, Any], actor: Any):
+def _write_off(sp: StoreProduct, form: StockForm, actor: Any):
+    data = form.cleaned_data
     return services.stock_write_off(
-        store_product=sp, quantity=data["quantity"], reason=data["reason"], actor=actor
+        store_product=sp,
+        quantity=data["quantity"],
+        reason=data["reason"],
+        actor=actor,
+        request_id=form.request_id,
     )
 
 
@@ -634,7 +646,7 @@ class StoreProductAdmin(StoreScopedAdmin):
         form = action.form_class(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                movement = action.run(store_product, form.cleaned_data, request.user)
+                movement = action.run(store_product, form, request.user)
             except ApplicationError as exc:
                 field = exc.extra.get("field")
                 form.add_error(field if field in form.fields else None, exc.message)

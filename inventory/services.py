@@ -273,6 +273,21 @@ def _lock_store_product(store_product_id: int) -> StoreProduct:
     return StoreProduct.objects.select_for_update(of=("self",)).get(pk=store_product_id)
 
 
+def _already_done(
+    store_product_id: int, request_id: str | None
+) -> StockMovement | None:
+    """The change a staff form's one-time ``request_id`` already made, if any.
+
+    Caller holds the store product's row lock: a twin request waits for the
+    first to commit, then finds its movement here.
+    """
+    if not request_id:
+        return None
+    return StockMovement.objects.filter(
+        store_product_id=store_product_id, request_id=request_id
+    ).first()
+
+
 def _refuse_beyond_on_hand(
     locked: StoreProduct, *, product: Product, quantity: Decimal, verb: str
 ) -> None:
@@ -376,6 +391,7 @@ class _Take:
     actor: Any
     release: Decimal = ZERO
     reservation: Reservation | None = None
+    request_id: str = ""
 
 
 def _take_in_hand(*, store_product_id: int, take: _Take) -> StockMovement:
@@ -440,6 +456,7 @@ def _take_in_hand(*, store_product_id: int, take: _Take) -> StockMovement:
         reason=take.reason,
         actor=take.actor,
         reservation=take.reservation,
+        request_id=take.request_id,
     )
 
 
@@ -455,10 +472,20 @@ def stock_receive(
     reference: str = "",
     best_before: dt.date | None = None,
     received_at: dt.datetime | None = None,
+    request_id: str | None = None,
 ) -> StockMovement:
-    """Goods arrive on the shelf. Perishables (a shelf life) are received as a lot."""
+    """Goods arrive on the shelf. Perishables (a shelf life) are received as a lot.
+
+    With a ``request_id`` (a staff form's one-time token) the receipt happens
+    once: the same id again returns the first receipt and changes nothing.
+    Then the store product's row is locked first.
+    """
     product = store_product.product
     quantity = parse_quantity(product=product, quantity=quantity)
+    if request_id:
+        _lock_store_product(store_product.pk)
+        if (done := _already_done(store_product.pk, request_id)) is not None:
+            return done
     received_at = received_at or timezone.now()
     StoreProduct.objects.filter(pk=store_product.pk).update(
         on_hand=F("on_hand") + quantity
@@ -481,17 +508,25 @@ def stock_receive(
         on_hand_delta=quantity,
         reference=reference,
         actor=actor,
+        request_id=request_id or "",
     )
 
 
 @transaction.atomic
 def stock_correct(
-    *, store_product: StoreProduct, counted: Any, reason: str, actor: Any = None
+    *,
+    store_product: StoreProduct,
+    counted: Any,
+    reason: str,
+    actor: Any = None,
+    request_id: str | None = None,
 ) -> StockMovement | None:
     """Set on hand to what staff counted on the shelf, with the reason.
 
     A count below what online orders hold flags the newest reservations short.
-    Returns None when the count matches (nothing to record).
+    Returns None when the count matches (nothing to record). With a
+    ``request_id`` the correction happens once: sent again (after a sale
+    meanwhile) it returns the first correction instead of undoing the sale.
     """
     if not reason or not reason.strip():
         raise InvalidQuantity("A count correction needs a reason.", {"field": "reason"})
@@ -502,6 +537,8 @@ def stock_correct(
         allow_zero=True,
     )
     locked = _lock_store_product(store_product.pk)
+    if (done := _already_done(locked.pk, request_id)) is not None:
+        return done
     delta = counted - locked.on_hand
     if delta == 0:
         return None
@@ -516,12 +553,18 @@ def stock_correct(
         on_hand_delta=delta,
         reason=reason.strip(),
         actor=actor,
+        request_id=request_id or "",
     )
 
 
 @transaction.atomic
 def stock_write_off(
-    *, store_product: StoreProduct, quantity: Any, reason: str, actor: Any = None
+    *,
+    store_product: StoreProduct,
+    quantity: Any,
+    reason: str,
+    actor: Any = None,
+    request_id: str | None = None,
 ) -> StockMovement:
     """Waste leaves the shelf (spoiled, damaged, past its date). Oldest lots first.
 
@@ -529,12 +572,15 @@ def stock_write_off(
     hand, and nothing changes (a count that is wrong is corrected with
     ``stock_correct``, never covered by a write-off). Units that online orders
     hold may be written off; the newest such reservations are flagged short.
-    Locks the store product's row.
+    With a ``request_id`` it happens once: the same id again returns the first
+    write-off. Locks the store product's row.
     """
     if not reason or not reason.strip():
         raise InvalidQuantity("A write-off needs a reason.", {"field": "reason"})
     quantity = parse_quantity(product=store_product.product, quantity=quantity)
     locked = _lock_store_product(store_product.pk)
+    if (done := _already_done(locked.pk, request_id)) is not None:
+        return done
     _refuse_beyond_on_hand(
         locked, product=store_product.product, quantity=quantity, verb="write off"
     )
@@ -547,6 +593,7 @@ def stock_write_off(
             reference="",
             reason=reason.strip(),
             actor=actor,
+            request_id=request_id or "",
         ),
     )
 

@@ -10,6 +10,7 @@ every step, not only at the end.
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
@@ -471,3 +472,34 @@ def test_a_double_clicked_add_form_ends_at_one_store_product(store):
     for product in products:
         sp = StoreProduct.objects.get(store=store, product=product)
         assert (sp.on_hand, sp.reserved, sp.shelf_price) == (0, 0, D("5.50"))
+
+
+@pytest.mark.parametrize(
+    ("slug", "form", "on_hand"),
+    [
+        ("receive", {"quantity": "5"}, D(105)),
+        ("write-off", {"quantity": "3", "reason": "bruised"}, D(97)),
+    ],
+)
+def test_a_double_clicked_stock_form_changes_the_stock_once(
+    make_store_product, slug, form, on_hand
+):
+    """Both posts of one stock form (one page, one token) land at once: the
+    second waits for the first's row lock, then finds its movement."""
+    sp = receive(make_store_product, on_hand=100)
+    manager = User.objects.create_superuser(email="root@hema.test", password="x-9-l")
+    rounds = 5
+    tokens = [uuid.uuid4().hex for _ in range(rounds)]
+
+    def post(round_no: int) -> int:
+        client = Client()
+        client.force_login(manager)
+        url = f"/admin/inventory/storeproduct/{sp.pk}/{slug}/"
+        return client.post(url, {**form, "token": tokens[round_no]}).status_code
+
+    outcomes = flat(race([post, post], rounds=rounds))
+
+    assert outcomes == [302] * (2 * rounds)
+    sp.refresh_from_db()
+    assert sp.on_hand == D(100) + (on_hand - D(100)) * rounds
+    assert_ledger_matches(sp)
