@@ -7,6 +7,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
+from accounts.lockout import failures_forget
+
 
 class LockoutBackend(AxesStandaloneBackend):
     """First in ``AUTHENTICATION_BACKENDS``: refuses a locked-out account or
@@ -29,6 +31,9 @@ class LockoutBackend(AxesStandaloneBackend):
 
 
 class PhoneOrEmailBackend(ModelBackend):
+    """The password check. A right password on a request forgets that
+    account's failed log-ins (``accounts.lockout.failures_forget``)."""
+
     def authenticate(
         self,
         request: HttpRequest | None,
@@ -47,5 +52,7 @@ class PhoneOrEmailBackend(ModelBackend):
             user_model().set_password(password)
             return None
         if user.check_password(password) and self.user_can_authenticate(user):
+            if request is not None:
+                failures_forget(user=user)
             return user
         return None

@@ -6,9 +6,13 @@ database and refuses a locked-out one before the password is checked
 failures for one account (whichever address they come from) or from one
 address (whichever accounts they try) lock that account or address out for
 ``HEMA_LOGIN_COOLOFF_MINUTES``; each attempt while locked out starts the wait
-again; a log-in that succeeds forgets the failures. The counts live in the
-database, not in the cache, so they hold across web processes and while Redis
-is away; a manager unlocks early by deleting the access attempt in the admin.
+again; a log-in that succeeds forgets that account's own failures, never the
+address's failures at other accounts (axes' ``AXES_RESET_ON_SUCCESS`` would
+forget every failure from the address: logging in to an account of one's own
+between guesses would then reset the lock on the account being guessed).
+The counts live in the database, not in the cache, so they hold across web
+processes and while Redis is away; a manager unlocks early by deleting the
+access attempt in the admin.
 """
 
 from typing import Any
@@ -42,10 +46,25 @@ def login_key(request: Any, credentials: dict[str, Any] | None) -> str:
     if login not in known:
         user_model = get_user_model()
         try:
-            known[login] = f"account:{user_model.objects.get_by_login(login).pk}"
+            known[login] = account_key(user_model.objects.get_by_login(login))
         except user_model.DoesNotExist:
             known[login] = login.lower() if "@" in login else normalize_phone(login)
     return known[login]
+
+
+def account_key(user: Any) -> str:
+    """The axes "username" of an existing account (see ``login_key``)."""
+    return f"account:{user.pk}"
+
+
+def failures_forget(*, user: Any) -> int:
+    """A log-in to ``user`` succeeded: forget the failures counted against it
+    (from every address). Failures from the same address at other accounts
+    keep counting for the address. Returns how many attempt rows went."""
+    from axes.models import AccessAttempt
+
+    deleted, _ = AccessAttempt.objects.filter(username=account_key(user)).delete()
+    return deleted
 
 
 def lockout_seconds() -> int:

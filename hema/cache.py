@@ -1,4 +1,5 @@
-"""A Redis cache that fails open: a Redis that is gone or hung never fails a request.
+"""A Redis cache that fails open: a Redis that is gone, hung or refusing never
+fails a request.
 
 The cache holds only what can be lost (throttle counters, the weather), so when
 Redis does not answer, a read is a miss and a write is dropped: the throttles
@@ -21,13 +22,14 @@ from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
-# Redis gone (refused, reset), hung (timed out), or still loading its data.
-UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+# Redis gone (refused, reset), hung (timed out), still loading its data, or
+# refusing what it is asked: full with no eviction (OOM), a read-only replica
+# after a failover, MISCONF. Each is a Redis the cache cannot use right now.
+UNAVAILABLE = (RedisError, OSError)
 DEFAULT_BREAKER_SECONDS = 5.0
 
 

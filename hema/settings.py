@@ -94,6 +94,13 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # A database host that hangs (accepts, never answers) would hold every
+    # request until the worker is killed; give up connecting after this many
+    # seconds and answer 503 (hema.middleware). libpq's minimum is 2.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Accounts ---------------------------------------------------------------
@@ -125,7 +132,10 @@ AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "accounts.lockout.login_key"
 AXES_CLIENT_IP_CALLABLE = "hema.net.client_ip"
-AXES_RESET_ON_SUCCESS = True
+# A success forgets only that account's failures (accounts.lockout), never
+# the address's: axes' reset would let a log-in to one's own account between
+# guesses reset the lock on the account being guessed.
+AXES_RESET_ON_SUCCESS = False
 AXES_DISABLE_ACCESS_LOG = True
 # Lock-outs are answered where the log-in is: the API's 429 and the admin
 # form's message (accounts/lockout.py), so axes' own middleware is not used.
@@ -178,6 +188,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # DRF's three, with a JSON parser that answers a body nested too deeply 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "hema.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "hema.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
@@ -340,6 +356,14 @@ HEMA_PAYMENT_PROVIDERS = env.dict("HEMA_PAYMENT_PROVIDERS", default={})
 SANDBOX_WEBHOOK_SECRET = "sandbox-webhook-secret"  # noqa: S105 - public by design
 if DEBUG:
     HEMA_PAYMENT_PROVIDERS.setdefault("sandbox", SANDBOX_WEBHOOK_SECRET)
+# A webhook signed with an empty key, or with the sandbox's public one outside
+# development, can be forged by anyone: refuse to start with either.
+for _name, _secret in HEMA_PAYMENT_PROVIDERS.items():
+    if not _secret.strip() or (not DEBUG and _secret == SANDBOX_WEBHOOK_SECRET):
+        raise ImproperlyConfigured(
+            f"HEMA_PAYMENT_PROVIDERS: the webhook secret of {_name} is empty or "
+            "public; give each provider its own secret (name=secret,...)."
+        )
 HEMA_WEBHOOK_TOLERANCE_SECONDS = 300
 # Refunds (orders/refunds.py): a failed attempt is retried after RETRY seconds,
 # doubled each time; after MAX_ATTEMPTS the refund needs a manager's attention.

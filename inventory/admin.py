@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -34,10 +33,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
 
-from hema.errors import ApplicationError
+from hema.errors import ApplicationError, InvalidInput
 from inventory import labels, selectors, services
 from inventory.forms import (
     StockCorrectForm,
+    StockForm,
     StockReceiveForm,
     StockWriteOffForm,
     StoreProductAdminForm,
@@ -392,29 +392,41 @@ class StockAction:
 
     slug: str
     title: str
-    form_class: type[forms.Form]
-    run: Callable[[StoreProduct, dict[str, Any], Any], StockMovement | None]
+    form_class: type[StockForm]
+    run: Callable[[StoreProduct, StockForm, Any], StockMovement | None]
 
 
-def _receive(sp: StoreProduct, data: dict[str, Any], actor: Any):
+def _receive(sp: StoreProduct, form: StockForm, actor: Any):
+    data = form.cleaned_data
     return services.stock_receive(
         store_product=sp,
         quantity=data["quantity"],
         best_before=data.get("best_before"),
         reference=data.get("reference") or "",
         actor=actor,
+        request_id=form.request_id,
     )
 
 
-def _correct(sp: StoreProduct, data: dict[str, Any], actor: Any):
+def _correct(sp: StoreProduct, form: StockForm, actor: Any):
+    data = form.cleaned_data
     return services.stock_correct(
-        store_product=sp, counted=data["counted"], reason=data["reason"], actor=actor
+        store_product=sp,
+        counted=data["counted"],
+        reason=data["reason"],
+        actor=actor,
+        request_id=form.request_id,
     )
 
 
-def _write_off(sp: StoreProduct, data: dict[str, Any], actor: Any):
+def _write_off(sp: StoreProduct, form: StockForm, actor: Any):
+    data = form.cleaned_data
     return services.stock_write_off(
-        store_product=sp, quantity=data["quantity"], reason=data["reason"], actor=actor
+        store_product=sp,
+        quantity=data["quantity"],
+        reason=data["reason"],
+        actor=actor,
+        request_id=form.request_id,
     )
 
 
@@ -428,19 +440,12 @@ STOCK_ACTIONS = {
 }
 
 
-class OpenLotInline(admin.TabularInline):
-    """The lots still on the shelf, oldest first (read-only)."""
+class ReadOnlyStoreInline(admin.TabularInline):
+    """Rows under a store's row, shown to whoever may see that store; nobody
+    adds, changes or deletes them here."""
 
-    model = StockLot
-    verbose_name_plural = "lots on the shelf"
-    fields = ("best_before", "received_at", "quantity_received", "quantity_left")
-    readonly_fields = fields
-    ordering = ("best_before", "pk")
     extra = 0
     can_delete = False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).filter(quantity_left__gt=0)
 
     def has_view_permission(self, request, obj=None) -> bool:
         return _parent_in_scope(request, obj)
@@ -453,6 +458,19 @@ class OpenLotInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class OpenLotInline(ReadOnlyStoreInline):
+    """The lots still on the shelf, oldest first (read-only)."""
+
+    model = StockLot
+    verbose_name_plural = "lots on the shelf"
+    fields = ("best_before", "received_at", "quantity_received", "quantity_left")
+    readonly_fields = fields
+    ordering = ("best_before", "pk")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(quantity_left__gt=0)
 
 
 @admin.register(StoreProduct)
@@ -526,7 +544,8 @@ class StoreProductAdmin(StoreScopedAdmin):
         row the form was built from may hold counts that orders have changed
         since. A new store product is created by ``store_product_create`` (no
         stock, shelf price at the list price) and its values copied onto ``obj``
-        for the admin's redirect and log.
+        for the admin's redirect and log; when a twin post created it first, the
+        admin lands on that row.
         """
         if change:
             services.store_product_update(
@@ -538,11 +557,17 @@ class StoreProductAdmin(StoreScopedAdmin):
                 },
             )
             return
-        created = services.store_product_create(
-            store=form.cleaned_data["store"],
-            product=form.cleaned_data["product"],
-            **form.settings,
-        )
+        store, product = form.cleaned_data["store"], form.cleaned_data["product"]
+        try:
+            created = services.store_product_create(
+                store=store, product=product, **form.settings
+            )
+        except InvalidInput as exc:
+            if exc.extra.get("field") != "product":
+                raise
+            # A twin post (a double-clicked Save) created it a moment ago (the
+            # form's own check saw nothing yet): land on that row.
+            created = StoreProduct.objects.get(store=store, product=product)
         for field in StoreProduct._meta.concrete_fields:
             setattr(obj, field.attname, getattr(created, field.attname))
         obj._state.adding = False
@@ -621,7 +646,7 @@ class StoreProductAdmin(StoreScopedAdmin):
         form = action.form_class(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                movement = action.run(store_product, form.cleaned_data, request.user)
+                movement = action.run(store_product, form, request.user)
             except ApplicationError as exc:
                 field = exc.extra.get("field")
                 form.add_error(field if field in form.fields else None, exc.message)
@@ -777,7 +802,7 @@ class StockMovementAdmin(LedgerAdmin):
 # --- Stock reconcile runs (read-only) ---------------------------------------------
 
 
-class ReconcileDriftInline(admin.TabularInline):
+class ReconcileDriftInline(ReadOnlyStoreInline):
     """What each drifting store product should have (ledger, holds) and has."""
 
     model = ReconcileDrift
@@ -791,8 +816,6 @@ class ReconcileDriftInline(admin.TabularInline):
         "reserved_actual",
     )
     readonly_fields = fields
-    extra = 0
-    can_delete = False
 
     def get_queryset(self, request):
         return (
@@ -800,18 +823,6 @@ class ReconcileDriftInline(admin.TabularInline):
             .get_queryset(request)
             .select_related("store_product__store", "store_product__product")
         )
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return _parent_in_scope(request, obj)
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ReconcileRun)

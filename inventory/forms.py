@@ -6,6 +6,8 @@ whose refusals the admin view shows on the form. Quantities are therefore taken
 as plain decimals here and checked once, by the service.
 """
 
+import uuid
+
 from django import forms
 from django.contrib.auth import get_user_model
 
@@ -15,7 +17,23 @@ from inventory.models import StoreProduct, StoreStaff
 from inventory.services import STORE_PRODUCT_SETTINGS
 
 
-class StockReceiveForm(forms.Form):
+class StockForm(forms.Form):
+    """A stock screen's form. Its page carries a fresh one-time token, which
+    becomes the movement's ``request_id``: the same form sent twice (a double
+    click, a resent POST) changes the stock once."""
+
+    token = forms.CharField(widget=forms.HiddenInput, max_length=40)
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("initial", {"token": uuid.uuid4().hex})
+        super().__init__(*args, **kwargs)
+
+    @property
+    def request_id(self) -> str:
+        return f"admin-{self.cleaned_data['token']}"
+
+
+class StockReceiveForm(StockForm):
     quantity = forms.DecimalField(
         help_text="Pieces, or kilograms to the gram for weighed products."
     )
@@ -29,7 +47,7 @@ class StockReceiveForm(forms.Form):
     )
 
 
-class StockCorrectForm(forms.Form):
+class StockCorrectForm(StockForm):
     counted = forms.DecimalField(help_text="What is on the shelf now.")
     reason = forms.CharField(
         required=False,
@@ -38,7 +56,7 @@ class StockCorrectForm(forms.Form):
     )
 
 
-class StockWriteOffForm(forms.Form):
+class StockWriteOffForm(StockForm):
     quantity = forms.DecimalField(help_text="Pieces or kilograms that leave the shelf.")
     reason = forms.CharField(
         required=False,

@@ -409,12 +409,22 @@ class StockMovement(models.Model):
         related_name="movements",
         db_index=False,
     )
+    # The one-time token of the staff form that asked for this change (receive,
+    # correct, write off): a form sent twice finds the first change, not a second.
+    request_id = models.CharField(max_length=64, blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ("-created_at", "-pk")
         indexes = [
             models.Index(fields=["store_product", "created_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store_product", "request_id"],
+                condition=~Q(request_id=""),
+                name="stock_movement_one_per_request",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
@@ -203,7 +203,7 @@ def store_product_create(
     It starts with nothing on hand or reserved (goods arrive through
     ``stock_receive``, so the ledger explains every unit) and with its shelf price
     at the list price until pricing sets one. Refused when the store already
-    sells the product.
+    sells the product, also when a twin request created it a moment before.
     """
     values = store_product_settings_check(
         store_id=store.pk,
@@ -217,19 +217,28 @@ def store_product_create(
             "is_active": is_active,
         },
     )
-    if StoreProduct.objects.filter(store=store, product=product).exists():
-        raise InvalidInput(
-            f"{store.code} already sells {product.sku}.",
-            {"field": "product", "sku": product.sku},
-        )
-    return StoreProduct.objects.create(
-        store=store,
-        product=product,
-        shelf_price=values["list_price"],
-        on_hand=ZERO,
-        reserved=ZERO,
-        **values,
+    already = InvalidInput(
+        f"{store.code} already sells {product.sku}.",
+        {"field": "product", "sku": product.sku},
     )
+    if StoreProduct.objects.filter(store=store, product=product).exists():
+        raise already
+    try:
+        # A twin request (a double-clicked Save) may insert between the check
+        # and here: the unique constraint decides, and the loser is refused.
+        with transaction.atomic():
+            return StoreProduct.objects.create(
+                store=store,
+                product=product,
+                shelf_price=values["list_price"],
+                on_hand=ZERO,
+                reserved=ZERO,
+                **values,
+            )
+    except IntegrityError:
+        if StoreProduct.objects.filter(store=store, product=product).exists():
+            raise already from None
+        raise
 
 
 def store_product_update(
@@ -262,6 +271,21 @@ def store_product_update(
 
 def _lock_store_product(store_product_id: int) -> StoreProduct:
     return StoreProduct.objects.select_for_update(of=("self",)).get(pk=store_product_id)
+
+
+def _already_done(
+    store_product_id: int, request_id: str | None
+) -> StockMovement | None:
+    """The change a staff form's one-time ``request_id`` already made, if any.
+
+    Caller holds the store product's row lock: a twin request waits for the
+    first to commit, then finds its movement here.
+    """
+    if not request_id:
+        return None
+    return StockMovement.objects.filter(
+        store_product_id=store_product_id, request_id=request_id
+    ).first()
 
 
 def _refuse_beyond_on_hand(
@@ -367,6 +391,7 @@ class _Take:
     actor: Any
     release: Decimal = ZERO
     reservation: Reservation | None = None
+    request_id: str = ""
 
 
 def _take_in_hand(*, store_product_id: int, take: _Take) -> StockMovement:
@@ -431,6 +456,7 @@ def _take_in_hand(*, store_product_id: int, take: _Take) -> StockMovement:
         reason=take.reason,
         actor=take.actor,
         reservation=take.reservation,
+        request_id=take.request_id,
     )
 
 
@@ -446,10 +472,20 @@ def stock_receive(
     reference: str = "",
     best_before: dt.date | None = None,
     received_at: dt.datetime | None = None,
+    request_id: str | None = None,
 ) -> StockMovement:
-    """Goods arrive on the shelf. Perishables (a shelf life) are received as a lot."""
+    """Goods arrive on the shelf. Perishables (a shelf life) are received as a lot.
+
+    With a ``request_id`` (a staff form's one-time token) the receipt happens
+    once: the same id again returns the first receipt and changes nothing.
+    Then the store product's row is locked first.
+    """
     product = store_product.product
     quantity = parse_quantity(product=product, quantity=quantity)
+    if request_id:
+        _lock_store_product(store_product.pk)
+        if (done := _already_done(store_product.pk, request_id)) is not None:
+            return done
     received_at = received_at or timezone.now()
     StoreProduct.objects.filter(pk=store_product.pk).update(
         on_hand=F("on_hand") + quantity
@@ -472,17 +508,25 @@ def stock_receive(
         on_hand_delta=quantity,
         reference=reference,
         actor=actor,
+        request_id=request_id or "",
     )
 
 
 @transaction.atomic
 def stock_correct(
-    *, store_product: StoreProduct, counted: Any, reason: str, actor: Any = None
+    *,
+    store_product: StoreProduct,
+    counted: Any,
+    reason: str,
+    actor: Any = None,
+    request_id: str | None = None,
 ) -> StockMovement | None:
     """Set on hand to what staff counted on the shelf, with the reason.
 
     A count below what online orders hold flags the newest reservations short.
-    Returns None when the count matches (nothing to record).
+    Returns None when the count matches (nothing to record). With a
+    ``request_id`` the correction happens once: sent again (after a sale
+    meanwhile) it returns the first correction instead of undoing the sale.
     """
     if not reason or not reason.strip():
         raise InvalidQuantity("A count correction needs a reason.", {"field": "reason"})
@@ -493,6 +537,8 @@ def stock_correct(
         allow_zero=True,
     )
     locked = _lock_store_product(store_product.pk)
+    if (done := _already_done(locked.pk, request_id)) is not None:
+        return done
     delta = counted - locked.on_hand
     if delta == 0:
         return None
@@ -507,12 +553,18 @@ def stock_correct(
         on_hand_delta=delta,
         reason=reason.strip(),
         actor=actor,
+        request_id=request_id or "",
     )
 
 
 @transaction.atomic
 def stock_write_off(
-    *, store_product: StoreProduct, quantity: Any, reason: str, actor: Any = None
+    *,
+    store_product: StoreProduct,
+    quantity: Any,
+    reason: str,
+    actor: Any = None,
+    request_id: str | None = None,
 ) -> StockMovement:
     """Waste leaves the shelf (spoiled, damaged, past its date). Oldest lots first.
 
@@ -520,12 +572,15 @@ def stock_write_off(
     hand, and nothing changes (a count that is wrong is corrected with
     ``stock_correct``, never covered by a write-off). Units that online orders
     hold may be written off; the newest such reservations are flagged short.
-    Locks the store product's row.
+    With a ``request_id`` it happens once: the same id again returns the first
+    write-off. Locks the store product's row.
     """
     if not reason or not reason.strip():
         raise InvalidQuantity("A write-off needs a reason.", {"field": "reason"})
     quantity = parse_quantity(product=store_product.product, quantity=quantity)
     locked = _lock_store_product(store_product.pk)
+    if (done := _already_done(locked.pk, request_id)) is not None:
+        return done
     _refuse_beyond_on_hand(
         locked, product=store_product.product, quantity=quantity, verb="write off"
     )
@@ -538,6 +593,7 @@ def stock_write_off(
             reference="",
             reason=reason.strip(),
             actor=actor,
+            request_id=request_id or "",
         ),
     )
 

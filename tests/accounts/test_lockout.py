@@ -103,20 +103,44 @@ def test_behind_one_proxy_the_address_it_saw_is_the_client(shopper, settings):
     assert other.status_code == 200
 
 
-def test_a_success_before_the_limit_forgets_the_failures(shopper, client):
-    for _ in range(LIMIT - 1):
-        client.post("/admin/login/", {"username": "li.wei@hema.test", "password": "x"})
-    staff = User.objects.create_user(
-        email="boss@hema.test", password=PASSWORD, is_staff=True
-    )
-    response = client.post(
-        "/admin/login/", {"username": "boss@hema.test", "password": PASSWORD}
-    )
+def test_a_success_forgets_the_accounts_own_failures(shopper):
+    for n in range(LIMIT - 1):
+        assert (
+            log_in("li.wei@hema.test", f"guess-{n}", ip=f"10.2.0.{n}").status_code
+            == 400
+        )
 
-    assert response.status_code == 302
-    assert staff.pk
-    # The address's failures were forgotten with the success.
-    assert log_in("li.wei@hema.test", PASSWORD, ip="127.0.0.1").status_code == 200
+    assert log_in("li.wei@hema.test", PASSWORD, ip="10.2.0.99").status_code == 200
+
+    # The nine typos are forgotten: nine more are still only wrong passwords.
+    again = [
+        log_in("+8613800138000", "x", ip=f"10.3.0.{n}").status_code for n in range(9)
+    ]
+    assert again == [400] * 9
+    assert log_in("li.wei@hema.test", PASSWORD, ip="10.3.0.99").status_code == 200
+
+
+@pytest.mark.parametrize("where", ["api", "admin"])
+def test_logging_in_to_ones_own_account_does_not_reset_the_lock_on_another(
+    shopper, client, where
+):
+    """An attacker with an account of their own (a staff one, for the admin)
+    logs in to it between guesses: the guesses at the other account, and the
+    address's, still count (30 in a row, then the right password is refused)."""
+    User.objects.create_user(email="mole@hema.test", password=PASSWORD, is_staff=True)
+    for _ in range(3):
+        for n in range(LIMIT - 1):
+            log_in("li.wei@hema.test", f"guess-{n}", ip="127.0.0.1")
+        if where == "api":
+            log_in("mole@hema.test", PASSWORD, ip="127.0.0.1")
+        else:
+            client.post(
+                "/admin/login/", {"username": "mole@hema.test", "password": PASSWORD}
+            )
+
+    assert_locked_out(log_in("li.wei@hema.test", PASSWORD, ip="127.0.0.1"))
+    assert_locked_out(log_in("li.wei@hema.test", PASSWORD, ip="10.7.7.7"))
+    assert not Token.objects.filter(user=shopper).exists()
 
 
 # --- The admin ---------------------------------------------------------------------

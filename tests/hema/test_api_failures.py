@@ -8,10 +8,13 @@ This module is the URLconf of its in-process tests, on top of the real one.
 import hashlib
 import hmac
 import json
+import socket
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from axes.models import AccessAttempt
 from django.conf import settings as django_settings
 from django.db import OperationalError, connection
 from django.urls import path
@@ -19,6 +22,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
+from accounts.models import User
 from hema.urls import urlpatterns as project_urlpatterns
 from orders.models import WebhookEvent
 from tests.conftest import requires_postgres
@@ -207,6 +211,25 @@ def test_a_signed_but_deeply_nested_webhook_body_is_a_400(api_client):
     assert WebhookEvent.objects.count() == 0
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/api/v1/auth/login/", "/api/v1/auth/signup/"])
+def test_a_deeply_nested_json_body_is_a_400_on_every_endpoint(quiet_client, url):
+    """Python's JSON decoder recurses once per level: 100,000 levels raise
+    RecursionError, which the parser must answer as bad input, not a 500."""
+    body = b'{"login": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+    response = quiet_client.post(url, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert shape(response) == {
+        "error": "parse_error",
+        "message": "JSON parse error - the body is nested too deeply.",
+        "extra": {},
+    }
+    assert User.objects.count() == 0
+    assert AccessAttempt.objects.count() == 0
+
+
 # --- The database gone for real ----------------------------------------------------
 
 
@@ -268,3 +291,42 @@ def test_with_the_database_gone_the_api_answers_503_json_then_recovers(debug):
     assert json.loads(health["body"])["database"] == "error"
     assert back["status"] == 200
     assert "database unavailable, answering 503" in log
+
+
+@requires_postgres
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_database_that_accepts_but_never_answers_is_a_503_within_seconds():
+    """A database host that hangs (a failover, a full accept queue, a network
+    that drops the replies): connecting must give up after a few seconds and
+    the API answer 503, not wait until the worker is killed."""
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)  # the kernel accepts connections; nobody ever answers
+    port = hung.getsockname()[1]
+    env = base_env(
+        DJANGO_SETTINGS_MODULE="hema.settings",
+        DATABASE_URL=database_url(connection.settings_dict, port=port),
+        DEBUG="True",
+        HEMA_HEALTH_PROBE_SECONDS="0",
+    )
+    api = DjangoProcess(env, cwd=REPO_ROOT)
+    answers: list[dict] = []
+    asking = threading.Thread(
+        target=lambda: answers.append(api.request("GET", "/api/v1/stores/")),
+        daemon=True,
+    )
+    try:
+        asking.start()
+        asking.join(20)
+        hung_up = asking.is_alive()
+    finally:
+        api.process.kill()
+        api.process.wait(timeout=10)
+        hung.close()
+
+    assert not hung_up, "the request waited for the hung database for 20 s"
+    [answer] = answers
+    assert answer["status"] == 503, answer
+    assert answer["headers"]["Retry-After"] == "5"
+    assert answer["seconds"] < 10

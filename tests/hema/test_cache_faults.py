@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis as redis_lib
 from django.db import connection
 
 from hema.cache import FailOpenRedisCache
@@ -91,6 +92,37 @@ def test_a_hung_redis_costs_one_short_timeout_per_breaker_window(tmp_path):
             redis.resume()
         time.sleep(1.05)
         assert cache.get("apples") == 3
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        # Full, with no eviction: every write is refused with an OOM error.
+        {"maxmemory": "1", "maxmemory-policy": "noeviction"},
+        # A replica after a failover: every write is refused as read-only.
+        {"replica-read-only": "yes", "replicaof": "127.0.0.1 9"},
+    ],
+    ids=["out-of-memory", "read-only"],
+)
+def test_a_redis_that_refuses_writes_is_failed_open_too(tmp_path, refusal):
+    """Redis answering an error is as unusable as Redis gone: the throttle's
+    counter is unknown (the request goes through), a write is dropped."""
+    with redis_server(tmp_path) as redis:
+        cache = fail_open_cache(redis.url, breaker_seconds=0.5)
+        cache.set("apples", 3)
+        client = redis_lib.Redis.from_url(redis.url)
+        for name, value in refusal.items():
+            if name == "replicaof":
+                client.execute_command("REPLICAOF", *value.split())
+            else:
+                client.config_set(name, value)
+
+        assert cache.count("throttle:1", 60) is None
+        cache.set("apples", 4)  # dropped, no error
+        assert cache.add("pears", 1) is False
+        assert cache.breaker.failures == 1
+        assert cache.breaker.last_error in {"OutOfMemoryError", "ReadOnlyError"}
+        client.close()
 
 
 def api_process(redis_url: str, **env: str) -> DjangoProcess:

@@ -3,6 +3,7 @@ pages the backend serves (the admin, the API docs) work under them: nothing
 inline that the policy would block."""
 
 import re
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -61,6 +62,26 @@ def test_admin_pages_have_nothing_inline_for_the_policy_to_block(boss, url):
 
     assert response.status_code == 200
     html = response.content.decode()
+    assert INLINE_SCRIPT.findall(html) == []
+    assert INLINE_STYLE.findall(html) == []
+    assert EVENT_HANDLER.findall(html) == []
+
+
+PROJECT_TEMPLATES = sorted(
+    path
+    for app in ("accounts", "inventory", "orders", "pricing", "hema")
+    for path in (Path(__file__).resolve().parents[2] / app).glob("templates/**/*.html")
+)
+
+
+@pytest.mark.parametrize(
+    "template", PROJECT_TEMPLATES, ids=[p.name for p in PROJECT_TEMPLATES]
+)
+def test_the_projects_own_admin_pages_have_nothing_inline_either(template):
+    """The policy blocks inline styles and scripts on the admin pages the
+    project adds too (store product stock screens, price preview and history)."""
+    html = template.read_text()
+
     assert INLINE_SCRIPT.findall(html) == []
     assert INLINE_STYLE.findall(html) == []
     assert EVENT_HANDLER.findall(html) == []

@@ -205,6 +205,28 @@ def test_the_sandbox_provider_exists_only_in_debug_or_when_named(env, providers)
 
 
 @no_dotenv
+@pytest.mark.parametrize(
+    ("debug", "providers", "named"),
+    [
+        ("False", "card=", "card"),
+        ("True", "card=c-1,alipay= ", "alipay"),
+        ("False", "sandbox=sandbox-webhook-secret", "sandbox"),
+    ],
+)
+def test_a_provider_with_a_blank_or_public_secret_is_refused(debug, providers, named):
+    """Anyone can sign a webhook with an empty key (or the sandbox's public one
+    outside development) and mark any order of that provider paid."""
+    env = {"DEBUG": debug, "HEMA_PAYMENT_PROVIDERS": providers}
+    if debug == "False":
+        env["SECRET_KEY"] = production_secret_key()
+
+    result = run_python("-c", PROVIDERS_SCRIPT, env=env)
+
+    assert result.returncode != 0
+    assert f"HEMA_PAYMENT_PROVIDERS: the webhook secret of {named} " in result.stderr
+
+
+@no_dotenv
 @pytest.mark.parametrize("given", ["warning", "WARNING", " Warning "])
 def test_log_level_in_any_case(given):
     script = """

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import re
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -25,7 +26,12 @@ from inventory.models import (
     Supplier,
     Zone,
 )
-from inventory.services import ReservationLine, stock_receive, stock_reserve
+from inventory.services import (
+    ReservationLine,
+    stock_receive,
+    stock_reserve,
+    stock_sell_in_store,
+)
 from tests.conftest import assert_ledger_matches
 from tests.factories import (
     ProductFactory,
@@ -48,6 +54,11 @@ def changelist(model: str) -> str:
 
 def change(model: str, pk: int) -> str:
     return f"{ADMIN}/{model}/{pk}/change/"
+
+
+def fresh(form: dict[str, str]) -> dict[str, str]:
+    """A stock form as its page sends it: with the page's one-time token."""
+    return {**form, "token": uuid.uuid4().hex}
 
 
 def stock_url(sp: StoreProduct, slug: str) -> str:
@@ -603,7 +614,7 @@ def test_receive_goods(manager_client, manager, shop):
 
     response = manager_client.post(
         stock_url(sp, "receive"),
-        {"quantity": "2.500", "best_before": "2030-01-31", "reference": "DN-77"},
+        fresh({"quantity": "2.500", "best_before": "2030-01-31", "reference": "DN-77"}),
         follow=True,
     )
 
@@ -634,7 +645,7 @@ def test_count_correction(manager_client, manager, shop):
     sp = shop[("SH01", "APL")]
 
     response = manager_client.post(
-        stock_url(sp, "correct"), {"counted": "7", "reason": "recount"}
+        stock_url(sp, "correct"), fresh({"counted": "7", "reason": "recount"})
     )
 
     assert response.status_code == 302
@@ -654,7 +665,9 @@ def test_count_correction_that_matches_records_nothing(manager_client, shop):
     before = ledger(sp)
 
     response = manager_client.post(
-        stock_url(sp, "correct"), {"counted": "10", "reason": "recount"}, follow=True
+        stock_url(sp, "correct"),
+        fresh({"counted": "10", "reason": "recount"}),
+        follow=True,
     )
 
     assert "the count matches (10.000); nothing to record" in response.content.decode()
@@ -665,7 +678,7 @@ def test_write_off(manager_client, manager, shop):
     sp = shop[("SH01", "APL")]
 
     response = manager_client.post(
-        stock_url(sp, "write-off"), {"quantity": "3", "reason": "bruised"}
+        stock_url(sp, "write-off"), fresh({"quantity": "3", "reason": "bruised"})
     )
 
     assert response.status_code == 302
@@ -715,7 +728,7 @@ def test_refused_stock_change_shows_the_message_and_changes_nothing(
     sp = shop[("SH01", "APL")]
     before = ledger(sp)
 
-    response = manager_client.post(stock_url(sp, slug), form)
+    response = manager_client.post(stock_url(sp, slug), fresh(form))
 
     assert response.status_code == 200
     assert message in response.content.decode()
@@ -725,13 +738,45 @@ def test_refused_stock_change_shows_the_message_and_changes_nothing(
     assert StockLot.objects.filter(store_product=sp).count() == 0
 
 
+@pytest.mark.parametrize(
+    ("slug", "form", "on_hand"),
+    [
+        ("receive", {"quantity": "5"}, D("15.000")),
+        ("write-off", {"quantity": "3", "reason": "bruised"}, D("7.000")),
+        ("correct", {"counted": "7", "reason": "recount"}, D("6.000")),
+    ],
+)
+def test_a_stock_form_sent_twice_changes_the_stock_once(
+    manager_client, shop, slug, form, on_hand
+):
+    """A double click, or the browser resending the POST: one movement. For a
+    correction, a till sale between the two sends stays sold."""
+    sp = shop[("SH01", "APL")]
+    sent = fresh(form)
+
+    first = manager_client.post(stock_url(sp, slug), sent)
+    stock_sell_in_store(store_product=sp, quantity=1, unit_price=D("12.80"))
+    second = manager_client.post(stock_url(sp, slug), sent)
+
+    assert (first.status_code, second.status_code) == (302, 302)
+    sp.refresh_from_db()
+    assert sp.on_hand == on_hand - (0 if slug == "correct" else 1)
+    assert (
+        StockMovement.objects.filter(
+            store_product=sp, request_id=f"admin-{sent['token']}"
+        ).count()
+    ) == 1
+    assert_ledger_matches(sp)
+
+
 @pytest.mark.parametrize("slug", ["receive", "correct", "write-off"])
 def test_manager_cannot_change_another_stores_stock(manager_client, shop, slug):
     theirs = shop[("SH02", "APL")]
     before = ledger(theirs)
 
     response = manager_client.post(
-        stock_url(theirs, slug), {"quantity": "5", "counted": "1", "reason": "x"}
+        stock_url(theirs, slug),
+        fresh({"quantity": "5", "counted": "1", "reason": "x"}),
     )
 
     assert response.status_code == 403

@@ -10,6 +10,7 @@ every step, not only at the end.
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
@@ -18,6 +19,7 @@ from django.db import connection
 from django.test import Client
 
 from accounts.models import User
+from hema.errors import InvalidInput
 from inventory.errors import InsufficientStock, ReservationNotHeld
 from inventory.models import (
     MovementKind,
@@ -33,8 +35,10 @@ from inventory.services import (
     stock_receive,
     stock_reserve,
     stock_sell_in_store,
+    store_product_create,
 )
 from tests.conftest import assert_ledger_matches, requires_postgres
+from tests.factories import ProductFactory
 
 pytestmark = [
     requires_postgres,
@@ -412,3 +416,90 @@ def test_admin_edits_racing_reservations_lose_no_reserved_unit(make_store_produc
     assert sp.list_price == D("14.00")  # the last round's price
     assert_ledger_matches(sp)
     replay_ledger(sp)
+
+
+def test_two_creations_of_one_store_product_at_once_make_one_and_refuse_one(store):
+    """A double-clicked "Save" on the admin's add form: both pass the existence
+    check before either inserts; the loser is refused as the store already
+    selling the product, not an IntegrityError."""
+    product = ProductFactory(sku="TWICE1")
+
+    outcomes = flat(
+        race(
+            [
+                lambda _: store_product_create(
+                    store=store, product=product, list_price="5.50", unit_cost="3.00"
+                )
+            ]
+            * 2,
+            rounds=1,
+        )
+    )
+
+    made = [o for o in outcomes if isinstance(o, StoreProduct)]
+    refused = [o for o in outcomes if isinstance(o, InvalidInput)]
+    assert (len(made), len(refused)) == (1, 1), outcomes
+    assert refused[0].extra == {"field": "product", "sku": "TWICE1"}
+    assert StoreProduct.objects.filter(product=product).count() == 1
+
+
+def test_a_double_clicked_add_form_ends_at_one_store_product(store):
+    """Both posts of the admin's add form end well (the second lands on the row
+    the first made, or is told the store sells it already): never an error."""
+    manager = User.objects.create_superuser(email="root@hema.test", password="x-9-l")
+    rounds = 10
+    products = [ProductFactory(sku=f"DBL{n:03}") for n in range(rounds)]
+
+    def add(round_no: int) -> int:
+        client = Client()
+        client.force_login(manager)
+        form = {
+            "store": str(store.pk),
+            "product": str(products[round_no].pk),
+            "is_active": "on",
+            "list_price": "5.50",
+            "unit_cost": "3.00",
+            "online_buffer": "0",
+            "lots-TOTAL_FORMS": "0",
+            "lots-INITIAL_FORMS": "0",
+        }
+        return client.post("/admin/inventory/storeproduct/add/", form).status_code
+
+    outcomes = flat(race([add, add], rounds=rounds))
+
+    assert all(o in (200, 302) for o in outcomes), outcomes
+    assert outcomes.count(302) >= rounds
+    for product in products:
+        sp = StoreProduct.objects.get(store=store, product=product)
+        assert (sp.on_hand, sp.reserved, sp.shelf_price) == (0, 0, D("5.50"))
+
+
+@pytest.mark.parametrize(
+    ("slug", "form", "on_hand"),
+    [
+        ("receive", {"quantity": "5"}, D(105)),
+        ("write-off", {"quantity": "3", "reason": "bruised"}, D(97)),
+    ],
+)
+def test_a_double_clicked_stock_form_changes_the_stock_once(
+    make_store_product, slug, form, on_hand
+):
+    """Both posts of one stock form (one page, one token) land at once: the
+    second waits for the first's row lock, then finds its movement."""
+    sp = receive(make_store_product, on_hand=100)
+    manager = User.objects.create_superuser(email="root@hema.test", password="x-9-l")
+    rounds = 5
+    tokens = [uuid.uuid4().hex for _ in range(rounds)]
+
+    def post(round_no: int) -> int:
+        client = Client()
+        client.force_login(manager)
+        url = f"/admin/inventory/storeproduct/{sp.pk}/{slug}/"
+        return client.post(url, {**form, "token": tokens[round_no]}).status_code
+
+    outcomes = flat(race([post, post], rounds=rounds))
+
+    assert outcomes == [302] * (2 * rounds)
+    sp.refresh_from_db()
+    assert sp.on_hand == D(100) + (on_hand - D(100)) * rounds
+    assert_ledger_matches(sp)
