@@ -16,7 +16,8 @@ from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
-# How many sends failed since the process started (read by /healthz and tests).
+# How many sends failed since the process started (for tests and debugging;
+# each failure is also logged at WARNING).
 failed_sends = 0
 
 
