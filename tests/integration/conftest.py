@@ -6,6 +6,7 @@ eager mode off, the test database as its ``DATABASE_URL`` and the broker from
 a message another run left behind; the queue is deleted afterwards.
 """
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -102,14 +103,20 @@ def stop(process: subprocess.Popen) -> None:
             process.wait(WORKER_STOP_SECONDS)
 
 
-@pytest.fixture
-def real_worker(transactional_db, broker_app, broker_url, tmp_path) -> Iterator[Worker]:
-    """A worker subprocess on its own queue, stopped before the database is flushed.
-
-    Tests using it carry ``requires_shared_postgres``.
-    """
+@contextlib.contextmanager
+def running_worker(
+    broker_app,
+    broker_url: str,
+    tmp_path: Path,
+    *,
+    pool: str = "solo",
+    imports: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> Iterator[Worker]:
+    """A worker subprocess on a queue of its own (deleted afterwards), with the
+    test database and eager mode off; stopped when the block ends."""
     queue = f"hema-test-{uuid.uuid4().hex[:12]}"
-    env = {
+    worker_env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "HEMA_TEST_EAGER": "false",
@@ -119,11 +126,13 @@ def real_worker(transactional_db, broker_app, broker_url, tmp_path) -> Iterator[
         # test never waits for it.
         "CONN_MAX_AGE": "0",
         "CELERY_BROKER_URL": broker_url,
+        **(env or {}),
     }
     log = tmp_path / "worker.log"
     command = [
         sys.executable, "-m", "celery", "-A", "hema", "worker",
-        "--pool=solo", "--concurrency=1", "--loglevel=INFO",
+        f"--pool={pool}", "--concurrency=1", "--loglevel=INFO",
+        *(arg for module in imports for arg in ("-I", module)),
         "-Q", queue, "-n", f"{queue}@%h",
         "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]  # fmt: skip
@@ -131,7 +140,7 @@ def real_worker(transactional_db, broker_app, broker_url, tmp_path) -> Iterator[
         process = subprocess.Popen(  # noqa: S603 (our own interpreter, fixed arguments)
             command,
             cwd=settings.BASE_DIR,
-            env=env,
+            env=worker_env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
@@ -141,6 +150,16 @@ def real_worker(transactional_db, broker_app, broker_url, tmp_path) -> Iterator[
         stop(process)
         with broker_app.connection_for_write() as conn:
             conn.default_channel.queue_delete(queue)
+
+
+@pytest.fixture
+def real_worker(transactional_db, broker_app, broker_url, tmp_path) -> Iterator[Worker]:
+    """A worker subprocess on its own queue, stopped before the database is flushed.
+
+    Tests using it carry ``requires_shared_postgres``.
+    """
+    with running_worker(broker_app, broker_url, tmp_path) as worker:
+        yield worker
 
 
 def wait_for(condition, *, seconds: float, worker: Worker, what: str) -> None:

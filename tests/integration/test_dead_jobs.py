@@ -4,22 +4,15 @@ RabbitMQ, whose child process the task SIGKILLs. With ``acks_late`` and
 cap stops it after ``HEMA_TASK_MAX_DELIVERIES`` deliveries, records it and
 acknowledges it, and the worker goes on with the next message."""
 
-import os
-import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from hema.models import TaskDelivery
 from tests.integration.conftest import (
     Worker,
-    database_url,
     requires_shared_postgres,
-    stop,
+    running_worker,
     wait_for,
 )
 from tests.integration.crashing_tasks import crash_worker_task, note_task
@@ -40,39 +33,15 @@ def prefork_worker(
 ) -> Iterator[Worker]:
     """A prefork worker with one child on its own queue, importing the test-only
     tasks, with a delivery cap of 3."""
-    queue = f"hema-test-{uuid.uuid4().hex[:12]}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "HEMA_TEST_EAGER": "false",
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "DATABASE_URL": database_url(connection.settings_dict),
-        "CONN_MAX_AGE": "0",
-        "CELERY_BROKER_URL": broker_url,
-        "HEMA_TASK_MAX_DELIVERIES": str(MAX_DELIVERIES),
-    }
-    log = tmp_path / "worker.log"
-    command = [
-        sys.executable, "-m", "celery", "-A", "hema", "worker",
-        "--pool=prefork", "--concurrency=1", "--loglevel=INFO",
-        "-I", "tests.integration.crashing_tasks",
-        "-Q", queue, "-n", f"{queue}@%h",
-        "--without-gossip", "--without-mingle", "--without-heartbeat",
-    ]  # fmt: skip
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(  # noqa: S603 (our own interpreter, fixed arguments)
-            command,
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield Worker(process=process, queue=queue, log=log)
-    finally:
-        stop(process)
-        with broker_app.connection_for_write() as conn:
-            conn.default_channel.queue_delete(queue)
+    with running_worker(
+        broker_app,
+        broker_url,
+        tmp_path,
+        pool="prefork",
+        imports=("tests.integration.crashing_tasks",),
+        env={"HEMA_TASK_MAX_DELIVERIES": str(MAX_DELIVERIES)},
+    ) as worker:
+        yield worker
 
 
 @requires_shared_postgres
