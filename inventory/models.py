@@ -503,14 +503,6 @@ class ReconcileDrift(models.Model):
     def __str__(self) -> str:
         return f"drift of {self.store_product_id} in run {self.run_id}"
 
-    @property
-    def on_hand_difference(self) -> Decimal:
-        return self.on_hand_actual - self.on_hand_expected
-
-    @property
-    def reserved_difference(self) -> Decimal:
-        return self.reserved_actual - self.reserved_expected
-
 
 # Weather is defined in its own module (providers beside the table); import it
 # here so that Django registers the model with the inventory app.
