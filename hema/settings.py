@@ -14,10 +14,13 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Everything the embedded defaults write at run time (the SQLite file aside): the
+# filesystem broker's folders, logs, screenshots, reports. Git ignores it.
+VAR_DIR = Path(env.str("HEMA_VAR_DIR", default=str(BASE_DIR / "var")))
 
 # --- Core -------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=False)
@@ -244,6 +247,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
             "data_folder_in": str(VAR_DIR / "broker"),
             "data_folder_out": str(VAR_DIR / "broker"),
             "processed_folder": str(VAR_DIR / "broker-processed"),
+            # kombu keeps its broadcast tables in ./control unless told otherwise.
+            "control_folder": str(VAR_DIR / "broker-control"),
             "store_processed": False,
         }
         if CELERY_BROKER_URL.startswith("filesystem")

@@ -9,10 +9,22 @@ export DEBUG="${DEBUG:-True}"
 HOST="${1:-127.0.0.1}"
 PORT="${2:-8000}"
 BIN=.venv/bin
-mkdir -p var/broker var/broker-processed
+# Every folder the broker, beat and the logs write lives under var/ (the app
+# creates the broker's own folders when it loads).
+VAR="${HEMA_VAR_DIR:-$PWD/var}"
+export HEMA_VAR_DIR="$VAR"
+# The shelf QR codes point at the server this command starts (on all
+# interfaces: at this machine's first address, which a phone on the LAN reaches).
+QR_HOST="$HOST"
+if [[ "$HOST" == "0.0.0.0" ]]; then
+    QR_HOST="$(hostname -I 2>/dev/null | awk '{print $1}')"
+    QR_HOST="${QR_HOST:-127.0.0.1}"
+fi
+export HEMA_QR_BASE_URL="${HEMA_QR_BASE_URL:-http://$QR_HOST:$PORT}"
+mkdir -p "$VAR"
 
 "$BIN/celery" -A hema worker --beat --loglevel=INFO --concurrency=1 \
-    --schedule=var/celerybeat-schedule >var/celery-dev.log 2>&1 &
+    --schedule="$VAR/celerybeat-schedule" >"$VAR/celery-dev.log" 2>&1 &
 WORKER_PID=$!
 trap 'kill "$WORKER_PID" 2>/dev/null || true' EXIT INT TERM
 
@@ -27,7 +39,8 @@ cat <<EOT
   API docs        http://$HOST:$PORT/api/docs/
   Admin           http://$HOST:$PORT/admin/
   Demo manager    manager@hema.demo / ${DEMO_PASSWORD:-hema-demo-2026}
-  Worker log      var/celery-dev.log
+  Worker log      $VAR/celery-dev.log
+  QR codes point  $HEMA_QR_BASE_URL
 
 EOT
 "$BIN/python" manage.py runserver "$HOST:$PORT"
