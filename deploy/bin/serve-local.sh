@@ -45,6 +45,7 @@ say "database $(redact "$DATABASE_URL")"
 say "broker   $(redact "$CELERY_BROKER_URL")"
 say "cache    $(redact "$REDIS_URL")"
 
+python manage.py ensure_database
 python manage.py migrate --noinput
 python manage.py collectstatic --noinput --verbosity 0
 say "static files collected into staticfiles/"
