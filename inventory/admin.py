@@ -370,6 +370,7 @@ class ProductAdmin(CatalogueAdmin):
     list_display = (
         "sku",
         "name",
+        "name_local",
         "category",
         "sale_unit",
         "is_daily_fresh",
@@ -379,7 +380,7 @@ class ProductAdmin(CatalogueAdmin):
     )
     list_select_related = ("category", "supplier")
     list_filter = ("category", "sale_unit", "is_daily_fresh", "tax_class")
-    search_fields = ("sku", "name")
+    search_fields = ("sku", "name", "name_local")
     autocomplete_fields = ("supplier",)
 
 

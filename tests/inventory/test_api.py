@@ -32,7 +32,10 @@ def scan_url(store_code: str, code: str) -> str:
 @pytest.fixture
 def apples(make_store_product):
     product = ProductFactory(
-        sku="APL001", name="Fuji apples", origin="Yantai, Shandong, China"
+        sku="APL001",
+        name="Fuji apples",
+        name_local="富士苹果",
+        origin="Yantai, Shandong, China",
     )
     sp = make_store_product(
         product=product,
@@ -117,6 +120,7 @@ def test_scan_by_sku_shows_price_stock_origin_and_freshness(api_client, apples):
         "store": "SH01",
         "sku": "APL001",
         "name": "Fuji apples",
+        "name_local": "富士苹果",
         "category": "Fruit",
         "sale_unit": "piece",
         "price": "9.90",
