@@ -161,6 +161,9 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware") + 1,
     "hema.i18n.HumanPagesLocaleMiddleware",
 )
+# Where the shelf product page sends a shopper without the app ("" hides the
+# link; the page then offers a refresh for the price now).
+HEMA_APP_DOWNLOAD_URL = env.str("HEMA_APP_DOWNLOAD_URL", default="")
 
 # --- Static files -----------------------------------------------------------
 STATIC_URL = "static/"

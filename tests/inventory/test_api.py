@@ -382,14 +382,17 @@ def test_scan_is_a_read_only_endpoint(api_client, apples):
 # --- The URL in the QR code ---------------------------------------------------
 
 
-def test_qr_landing_redirects_to_the_scan_read(client, apples):
-    response = client.get("/q/SH01/APL001")
+def test_qr_landing_sends_a_json_client_to_the_scan_read(client, apples):
+    # A browser gets the product page (tests/inventory/test_shelf_page.py).
+    response = client.get("/q/SH01/APL001", HTTP_ACCEPT="application/json")
 
     assert response.status_code == 302
     assert response["Location"] == "/api/v1/stores/SH01/scan/APL001"
+    assert "Accept" in response["Vary"]
     followed = client.get(response["Location"], HTTP_ACCEPT="application/json")
     assert followed.status_code == 200
     assert followed.json()["price"] == "9.90"
+    assert followed.json()["name_local"] == "富士苹果"
 
 
 def test_qr_landing_of_an_unknown_product_ends_in_a_404(client, apples):
