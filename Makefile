@@ -13,10 +13,10 @@ export DEBUG ?= True
 
 .PHONY: venv run serve test test-fast lint format bench migrate seed clean
 
-# The project's translations (locale/<lang>/LC_MESSAGES/django.po) are compiled
+# The translations (hema/locale/<lang>/LC_MESSAGES/django.po) are compiled
 # here, at install, never committed; Babel (a dependency) compiles them in pure
 # Python, so no system gettext is needed.
-PO_FILES := $(wildcard locale/*/LC_MESSAGES/django.po)
+PO_FILES := $(wildcard hema/locale/*/LC_MESSAGES/django.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
 $(STAMP): pyproject.toml

@@ -151,11 +151,11 @@ USE_TZ = True
 # The admin and the shelf product page (/q/<store>/<sku>) follow the browser's
 # language: English by default, Simplified Chinese for the Shanghai stores. The
 # API keeps answering in LANGUAGE_CODE (hema/i18n.py). The project's own
-# catalogues are locale/<lang>/LC_MESSAGES/django.po; their .mo files are
+# catalogues are hema/locale/<lang>/LC_MESSAGES/django.po; their .mo files are
 # compiled at install (Makefile) and in the image build (deploy/Dockerfile) with
 # Babel, never committed. Django's own translations come with Django.
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+LOCALE_PATHS = [BASE_DIR / "hema" / "locale"]
 # After the session (the language cookie may be read), before CommonMiddleware.
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware") + 1,

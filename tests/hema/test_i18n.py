@@ -11,7 +11,7 @@ from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
-PO = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
+PO = Path(settings.BASE_DIR, "hema/locale/zh_Hans/LC_MESSAGES/django.po")
 
 
 def test_the_admin_log_in_page_in_chinese(client):
