@@ -206,22 +206,24 @@ def _draw_label(
         fill=0,
         font=fonts.price,
     )
-    y += round(fonts.price_size * 1.1)
+    # Noto Sans sets tall glyphs: a little more room between price and unit.
+    y += round(fonts.price_size * 1.2)
     unit_line = (
         _("%(unit)s - daily fresh") % {"unit": unit} if product.is_daily_fresh else unit
     ).upper()
     draw.text((text_x, y), unit_line, font=fonts.tag, fill=0)
-    # Beside the unit, under the price: when this price was printed.
-    as_of_x = text_x + _width(draw, unit_line, fonts.tag) + _px(3.0)
+    # Beside the unit, under the price: when this price was printed. It is
+    # never cut short: a long unit line sets it a little smaller instead.
+    as_of_x = text_x + _width(draw, unit_line, fonts.tag) + _px(2.5)
+    room = max(text_x + text_width - as_of_x, 1)
+    as_of = as_of_text(sp, printed_at)
+    size = fonts.tag_size
+    while size > _px(1.8) and _width(draw, as_of, _font(size)) > room:
+        size -= 1
     draw.text(
-        (as_of_x, y),
-        _shorten(
-            draw,
-            as_of_text(sp, printed_at),
-            fonts.tag,
-            max(text_x + text_width - as_of_x, 1),
-        ),
-        font=fonts.tag,
+        (as_of_x, y + fonts.tag_size - size),
+        _shorten(draw, as_of, _font(size), room),
+        font=_font(size),
         fill=0,
     )
 
