@@ -13,13 +13,22 @@ export DEBUG ?= True
 
 .PHONY: venv run serve test test-fast lint format bench migrate seed clean
 
+# The translations (hema/locale/<lang>/LC_MESSAGES/django.po) are compiled
+# here, at install, never committed; Babel (a dependency) compiles them in pure
+# Python, so no system gettext is needed.
+PO_FILES := $(wildcard hema/locale/*/LC_MESSAGES/django.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-venv: $(STAMP)
+%.mo: %.po | $(STAMP)
+	$(BIN)/pybabel compile --domain django --input-file $< --output-file $@
+
+venv: $(STAMP) $(MO_FILES)
 
 migrate: venv
 	$(BIN)/python manage.py migrate --noinput
@@ -61,4 +70,4 @@ bench: venv
 	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} $(BIN)/python -m tests.benchmarks.run $(BENCH)
 
 clean:
-	rm -rf $(VENV) db.sqlite3 var staticfiles
+	rm -rf $(VENV) db.sqlite3 var staticfiles $(MO_FILES)

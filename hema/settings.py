@@ -150,6 +150,24 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --- Languages of the human pages (issue 12) ----------------------------------
+# The admin and the shelf product page (/q/<store>/<sku>) follow the browser's
+# language: English by default, Simplified Chinese for the Shanghai stores. The
+# API keeps answering in LANGUAGE_CODE (hema/i18n.py). The project's own
+# catalogues are hema/locale/<lang>/LC_MESSAGES/django.po; their .mo files are
+# compiled at install (Makefile) and in the image build (deploy/Dockerfile) with
+# Babel, never committed. Django's own translations come with Django.
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "hema" / "locale"]
+# After the session (the language cookie may be read), before CommonMiddleware.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.sessions.middleware.SessionMiddleware") + 1,
+    "hema.i18n.HumanPagesLocaleMiddleware",
+)
+# Where the shelf product page sends a shopper without the app ("" hides the
+# link; the page then offers a refresh for the price now).
+HEMA_APP_DOWNLOAD_URL = env.str("HEMA_APP_DOWNLOAD_URL", default="")
+
 # --- Static files -----------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")

@@ -32,6 +32,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from hema.errors import ApplicationError, InvalidInput
 from inventory import labels, selectors, services
@@ -370,6 +371,7 @@ class ProductAdmin(CatalogueAdmin):
     list_display = (
         "sku",
         "name",
+        "name_local",
         "category",
         "sale_unit",
         "is_daily_fresh",
@@ -379,7 +381,7 @@ class ProductAdmin(CatalogueAdmin):
     )
     list_select_related = ("category", "supplier")
     list_filter = ("category", "sale_unit", "is_daily_fresh", "tax_class")
-    search_fields = ("sku", "name")
+    search_fields = ("sku", "name", "name_local")
     autocomplete_fields = ("supplier",)
 
 
@@ -688,11 +690,13 @@ class StoreProductAdmin(StoreScopedAdmin):
 
     # --- Label sheet ----------------------------------------------------------
 
-    @admin.action(description="Print shelf labels (PDF)", permissions=["view"])
+    @admin.action(description=_("Print shelf labels (PDF)"), permissions=["view"])
     def print_shelf_labels(self, request: HttpRequest, queryset: QuerySet):
         count = queryset.count()
         if not count:
-            self.message_user(request, "No store products to print.", messages.WARNING)
+            self.message_user(
+                request, _("No store products to print."), messages.WARNING
+            )
             return None
         if count > MAX_LABELS_PER_PRINT:
             self.message_user(

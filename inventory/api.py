@@ -1,7 +1,6 @@
 """HTTP face of the inventory app: stores, the scan read and shelf QR codes."""
 
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics
@@ -151,9 +150,3 @@ class ProductQrApi(APIView):
         response = HttpResponse(body, content_type=self.formats[fmt])
         response["Cache-Control"] = "public, max-age=86400"
         return response
-
-
-def qr_landing(request: HttpRequest, store_code: str, sku: str) -> HttpResponse:
-    """The URL in every shelf code; a browser without the app lands on the scan read."""
-    url = reverse("scan", kwargs={"store_code": store_code, "code": sku})
-    return HttpResponseRedirect(url)

@@ -74,7 +74,9 @@ class CatalogueFilter(filters.FilterSet):
 
     def filter_search(self, queryset, name, value):
         return queryset.filter(
-            Q(product__name__icontains=value) | Q(product__sku__iexact=value)
+            Q(product__name__icontains=value)
+            | Q(product__name_local__icontains=value)
+            | Q(product__sku__iexact=value)
         )
 
     def filter_in_stock(self, queryset, name, value):
@@ -86,6 +88,10 @@ class CatalogueFilter(filters.FilterSet):
 class CatalogueItemSerializer(serializers.ModelSerializer):
     sku = serializers.CharField(source="product.sku")
     name = serializers.CharField(source="product.name")
+    name_local = serializers.CharField(
+        source="product.name_local",
+        help_text="The name in the store's language; empty when it has none.",
+    )
     category = serializers.CharField(source="product.category.slug")
     sale_unit = serializers.CharField(source="product.sale_unit")
     origin = serializers.CharField(source="product.origin")
@@ -103,6 +109,7 @@ class CatalogueItemSerializer(serializers.ModelSerializer):
         fields = (
             "sku",
             "name",
+            "name_local",
             "category",
             "sale_unit",
             "origin",

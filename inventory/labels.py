@@ -8,20 +8,35 @@ app scans). The functions are pure: store products in (with ``product`` and
 
 The sheet is black and white at 300 dpi (bi-level pages are stored with CCITT G4
 compression in the PDF, so the codes stay sharp) with thin grey cut lines.
+
+The price moves by the hour, so each label prints when it was printed ("as of
+14:05 29 Nov", the store's local time) beside the price. Names print in any
+script: the text is set in Noto Sans SC (SIL Open Font License 1.1), which the
+``pylopdf-fonts-zh-cn`` package installs from PyPI with the project, so nothing
+is downloaded at run time and Chinese names never print as boxes. The fixed
+words ("per kg", "as of", "Origin") follow the active language.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import io
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from pathlib import Path
 
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from PIL import Image, ImageDraw, ImageFont
 
 from inventory import qr
+from inventory.display import money
 from inventory.models import SaleUnit, StoreProduct
+
+logger = logging.getLogger(__name__)
 
 DPI = 300
 PAGE_MM = (210.0, 297.0)  # A4 portrait
@@ -30,8 +45,6 @@ COLUMNS = 2
 ROWS = 7
 LABELS_PER_PAGE = COLUMNS * ROWS
 PADDING_MM = 3.0
-
-_CENT = Decimal("0.01")
 
 
 def _px(mm: float) -> int:
@@ -46,9 +59,28 @@ LABEL_SIZE = (
 
 
 @functools.cache
+def font_path() -> Path | None:
+    """The label typeface: Noto Sans SC, Latin and CJK in one font (OFL 1.1).
+
+    It comes with ``pip install`` (the ``pylopdf-fonts-zh-cn`` package carries
+    the font file and its licence). Without it the labels still print, in
+    Pillow's bundled font, whose missing Chinese glyphs print as boxes: logged.
+    """
+    try:
+        import pylopdf_fonts_zh_cn
+    except ImportError:
+        logger.warning("pylopdf-fonts-zh-cn is missing: CJK names print as boxes")
+        return None
+    path = pylopdf_fonts_zh_cn.sans_path()
+    return path if path.is_file() else None
+
+
+@functools.cache
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    # Pillow's bundled scalable font (FreeType ships in Pillow's wheels; without it
-    # Pillow falls back to its small bitmap font and the labels still render).
+    path = font_path()
+    if path is not None:
+        return ImageFont.truetype(str(path), size=size)
+    # Pillow's bundled scalable font (FreeType ships in Pillow's wheels).
     return ImageFont.load_default(size=size)
 
 
@@ -80,13 +112,25 @@ class _Fonts:
 
 def price_text(store_product: StoreProduct) -> tuple[str, str]:
     """The price as printed: ``("CNY 12.80", "per piece")`` or ``(..., "per kg")``."""
-    amount = store_product.shelf_price.quantize(_CENT)
+    amount = money(store_product.shelf_price, store_product.store.currency)
     unit = (
-        "per kg"
+        _("per kg")
         if store_product.product.sale_unit == SaleUnit.KILOGRAM
-        else "per piece"
+        else _("per piece")
     )
-    return f"{store_product.store.currency} {amount}", unit
+    return amount, unit
+
+
+def as_of_text(store_product: StoreProduct, printed_at: dt.datetime) -> str:
+    """``"as of 14:05 29 Nov"``: when the label was printed, in the store's time.
+
+    Shelf prices move by the hour; the time tells a shopper (and staff) whether
+    the label is older than the price in the app.
+    """
+    local = timezone.localtime(printed_at, store_product.store.tz)
+    # Translators: a label's print time; Django date format characters.
+    when = dateformat.format(local, pgettext("label print time", "H:i j M"))
+    return _("as of %(time)s") % {"time": when}
 
 
 def _width(draw: ImageDraw.ImageDraw, text: str, font) -> int:
@@ -119,7 +163,11 @@ def _wrap(
 
 
 def _draw_label(
-    page: Image.Image, origin: tuple[int, int], sp: StoreProduct, fonts: _Fonts
+    page: Image.Image,
+    origin: tuple[int, int],
+    sp: StoreProduct,
+    fonts: _Fonts,
+    printed_at: dt.datetime,
 ) -> None:
     draw = ImageDraw.Draw(page)
     x0, y0 = origin
@@ -137,9 +185,18 @@ def _draw_label(
     text_x = x0 + pad
     text_width = code_x - text_x - pad
     y = y0 + pad
-    for line in _wrap(draw, product.name, fonts.name, text_width, max_lines=2):
-        draw.text((text_x, y), line, font=fonts.name, fill=0)
+    if product.name_local:
+        # The local name first, as shoppers in the store read it; English below.
+        local = _shorten(draw, product.name_local, fonts.name, text_width)
+        draw.text((text_x, y), local, font=fonts.name, fill=0)
         y += round(fonts.name_size * 1.15)
+        english = _shorten(draw, product.name, fonts.small, text_width)
+        draw.text((text_x, y), english, font=fonts.small, fill=0)
+        y += round(fonts.small_size * 1.2)
+    else:
+        for line in _wrap(draw, product.name, fonts.name, text_width, max_lines=2):
+            draw.text((text_x, y), line, font=fonts.name, fill=0)
+            y += round(fonts.name_size * 1.15)
 
     y += _px(1.0)
     amount, unit = price_text(sp)
@@ -149,13 +206,30 @@ def _draw_label(
         fill=0,
         font=fonts.price,
     )
-    y += round(fonts.price_size * 1.1)
-    unit_line = f"{unit} - daily fresh" if product.is_daily_fresh else unit
-    draw.text((text_x, y), unit_line.upper(), font=fonts.tag, fill=0)
+    # Noto Sans sets tall glyphs: a little more room between price and unit.
+    y += round(fonts.price_size * 1.2)
+    unit_line = (
+        _("%(unit)s - daily fresh") % {"unit": unit} if product.is_daily_fresh else unit
+    ).upper()
+    draw.text((text_x, y), unit_line, font=fonts.tag, fill=0)
+    # Beside the unit, under the price: when this price was printed. It is
+    # never cut short: a long unit line sets it a little smaller instead.
+    as_of_x = text_x + _width(draw, unit_line, fonts.tag) + _px(2.5)
+    room = max(text_x + text_width - as_of_x, 1)
+    as_of = as_of_text(sp, printed_at)
+    size = fonts.tag_size
+    while size > _px(1.8) and _width(draw, as_of, _font(size)) > room:
+        size -= 1
+    draw.text(
+        (as_of_x, y + fonts.tag_size - size),
+        _shorten(draw, as_of, _font(size), room),
+        font=_font(size),
+        fill=0,
+    )
 
     details = []
     if product.origin:
-        details.append(f"Origin: {product.origin}")
+        details.append(_("Origin: %(origin)s") % {"origin": product.origin})
     location = " ".join(part for part in (sp.store.code, sp.shelf_location) if part)
     details.append(f"{product.sku}  {location}")
     y = y0 + height - pad - len(details) * round(fonts.small_size * 1.2)
@@ -186,7 +260,9 @@ def _draw_cut_lines(page: Image.Image, count: int) -> None:
             draw.line([(x1, y), (x1, min(y + 5, y1))], fill=0)
 
 
-def _render_page(chunk: Sequence[StoreProduct], fonts: _Fonts) -> Image.Image:
+def _render_page(
+    chunk: Sequence[StoreProduct], fonts: _Fonts, printed_at: dt.datetime
+) -> Image.Image:
     page = Image.new("1", PAGE_SIZE, 1)
     _draw_cut_lines(page, len(chunk))
     for index, sp in enumerate(chunk):
@@ -195,7 +271,7 @@ def _render_page(chunk: Sequence[StoreProduct], fonts: _Fonts) -> Image.Image:
             _px(MARGIN_MM) + column * LABEL_SIZE[0],
             _px(MARGIN_MM) + row * LABEL_SIZE[1],
         )
-        _draw_label(page, origin, sp, fonts)
+        _draw_label(page, origin, sp, fonts, printed_at)
     return page
 
 
@@ -209,19 +285,27 @@ def _chunks(store_products: Sequence[StoreProduct]) -> list[list[StoreProduct]]:
     ]
 
 
-def render_pages(store_products: Sequence[StoreProduct]) -> list[Image.Image]:
-    """One bi-level A4 image per page, ``LABELS_PER_PAGE`` labels each, in order."""
+def render_pages(
+    store_products: Sequence[StoreProduct], *, printed_at: dt.datetime | None = None
+) -> list[Image.Image]:
+    """One bi-level A4 image per page, ``LABELS_PER_PAGE`` labels each, in order.
+
+    ``printed_at`` (default: now) is the "as of" time each label prints.
+    """
     fonts = _Fonts()
-    return [_render_page(chunk, fonts) for chunk in _chunks(store_products)]
+    printed_at = printed_at or timezone.now()
+    return [_render_page(chunk, fonts, printed_at) for chunk in _chunks(store_products)]
 
 
 def page_count(label_count: int) -> int:
     return -(-label_count // LABELS_PER_PAGE)
 
 
-def labels_pdf(store_products: Sequence[StoreProduct]) -> bytes:
+def labels_pdf(
+    store_products: Sequence[StoreProduct], *, printed_at: dt.datetime | None = None
+) -> bytes:
     """The label sheet as a PDF, one A4 page per ``LABELS_PER_PAGE`` labels."""
-    first, *rest = render_pages(store_products)
+    first, *rest = render_pages(store_products, printed_at=printed_at)
     buffer = io.BytesIO()
     first.save(
         buffer,
@@ -234,11 +318,17 @@ def labels_pdf(store_products: Sequence[StoreProduct]) -> bytes:
     return buffer.getvalue()
 
 
-def labels_png(store_products: Sequence[StoreProduct], *, page: int = 1) -> bytes:
+def labels_png(
+    store_products: Sequence[StoreProduct],
+    *,
+    page: int = 1,
+    printed_at: dt.datetime | None = None,
+) -> bytes:
     """One page of the label sheet as a PNG (``page`` counts from 1)."""
     chunks = _chunks(store_products)
     if not 1 <= page <= len(chunks):
         raise ValueError(f"The sheet has {len(chunks)} page(s), not page {page}.")
     buffer = io.BytesIO()
-    _render_page(chunks[page - 1], _Fonts()).save(buffer, format="PNG", dpi=(DPI, DPI))
+    image = _render_page(chunks[page - 1], _Fonts(), printed_at or timezone.now())
+    image.save(buffer, format="PNG", dpi=(DPI, DPI))
     return buffer.getvalue()

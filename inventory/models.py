@@ -173,6 +173,13 @@ class Product(TimeStampedModel):
 
     sku = models.CharField(max_length=64, unique=True, validators=[sku_validator])
     name = models.CharField(max_length=160)
+    name_local = models.CharField(
+        "local name",
+        max_length=160,
+        blank=True,
+        help_text="The name in the stores' language (Simplified Chinese in "
+        "Shanghai), printed on labels and shown beside the English one.",
+    )
     category = models.ForeignKey(
         Category, on_delete=models.PROTECT, related_name="products"
     )

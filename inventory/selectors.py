@@ -79,6 +79,7 @@ class ScanRead:
     currency: str
     sku: str
     name: str
+    name_local: str
     category: str
     sale_unit: str
     origin: str
@@ -109,9 +110,9 @@ def _scan_statement() -> str:
     quoted = {key: connection.ops.quote_name(name) for key, name in tables.items()}
     # Only table names from the models are formatted in; the values are bound.
     return """
-        SELECT s.code, s.currency, p.sku, p.name, c.name, p.sale_unit, p.origin,
-               p.shelf_life_days, p.is_daily_fresh, sp.shelf_price, sp.list_price,
-               sp.on_hand, sp.reserved, sp.shelf_location,
+        SELECT s.code, s.currency, p.sku, p.name, p.name_local, c.name, p.sale_unit,
+               p.origin, p.shelf_life_days, p.is_daily_fresh, sp.shelf_price,
+               sp.list_price, sp.on_hand, sp.reserved, sp.shelf_location,
                (SELECT l.best_before FROM {lot} l
                  WHERE l.store_product_id = sp.id AND l.quantity_left > 0
                  ORDER BY l.best_before, l.id LIMIT 1)

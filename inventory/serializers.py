@@ -81,6 +81,11 @@ class ScanResultSerializer(serializers.Serializer):
     store = serializers.CharField(source="store.code")
     sku = serializers.CharField(source="product.sku")
     name = serializers.CharField(source="product.name")
+    name_local = serializers.CharField(
+        source="product.name_local",
+        help_text="The name in the store's language (Simplified Chinese in "
+        "Shanghai); empty when the product has none.",
+    )
     category = serializers.CharField(source="product.category.name")
     sale_unit = serializers.CharField(source="product.sale_unit")
     price = serializers.DecimalField(
@@ -105,6 +110,7 @@ def scan_result(read: ScanRead) -> dict:
         "store": read.store_code,
         "sku": read.sku,
         "name": read.name,
+        "name_local": read.name_local,
         "category": read.category,
         "sale_unit": read.sale_unit,
         "price": f"{read.shelf_price:.2f}",

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from inventory import api, catalogue
+from inventory import api, catalogue, shelf
 
 urlpatterns = [
     path("stores/", api.StoreListApi.as_view(), name="store-list"),
@@ -22,7 +22,8 @@ urlpatterns = [
     ),
 ]
 
-# Outside /api/v1: the URL printed in the shelf QR code, which the app opens.
+# Outside /api/v1: the URL printed in the shelf QR code, which the app opens; a
+# phone without the app gets the product page (JSON clients the scan read).
 qr_urlpatterns = [
-    path("q/<str:store_code>/<str:sku>", api.qr_landing, name="qr-landing"),
+    path("q/<str:store_code>/<str:sku>", shelf.qr_landing, name="qr-landing"),
 ]

@@ -32,7 +32,10 @@ def scan_url(store_code: str, code: str) -> str:
 @pytest.fixture
 def apples(make_store_product):
     product = ProductFactory(
-        sku="APL001", name="Fuji apples", origin="Yantai, Shandong, China"
+        sku="APL001",
+        name="Fuji apples",
+        name_local="富士苹果",
+        origin="Yantai, Shandong, China",
     )
     sp = make_store_product(
         product=product,
@@ -117,6 +120,7 @@ def test_scan_by_sku_shows_price_stock_origin_and_freshness(api_client, apples):
         "store": "SH01",
         "sku": "APL001",
         "name": "Fuji apples",
+        "name_local": "富士苹果",
         "category": "Fruit",
         "sale_unit": "piece",
         "price": "9.90",
@@ -378,14 +382,17 @@ def test_scan_is_a_read_only_endpoint(api_client, apples):
 # --- The URL in the QR code ---------------------------------------------------
 
 
-def test_qr_landing_redirects_to_the_scan_read(client, apples):
-    response = client.get("/q/SH01/APL001")
+def test_qr_landing_sends_a_json_client_to_the_scan_read(client, apples):
+    # A browser gets the product page (tests/inventory/test_shelf_page.py).
+    response = client.get("/q/SH01/APL001", HTTP_ACCEPT="application/json")
 
     assert response.status_code == 302
     assert response["Location"] == "/api/v1/stores/SH01/scan/APL001"
+    assert "Accept" in response["Vary"]
     followed = client.get(response["Location"], HTTP_ACCEPT="application/json")
     assert followed.status_code == 200
     assert followed.json()["price"] == "9.90"
+    assert followed.json()["name_local"] == "富士苹果"
 
 
 def test_qr_landing_of_an_unknown_product_ends_in_a_404(client, apples):

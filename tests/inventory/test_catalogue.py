@@ -63,7 +63,9 @@ def test_catalogue_shows_online_availability_and_filters(
     )
     stock_receive(store_product=prawns, quantity=10)
     stock_reserve(lines=[ReservationLine(prawns, 3)], reference="R1")
-    apples = make_store_product(product=ProductFactory(name="Fuji apples"))
+    apples = make_store_product(
+        product=ProductFactory(name="Fuji apples", name_local="富士苹果")
+    )
     store_code = prawns.store.code
 
     everything = api_client.get(f"/api/v1/stores/{store_code}/catalogue/").json()
@@ -81,6 +83,14 @@ def test_catalogue_shows_online_availability_and_filters(
         f"/api/v1/stores/{store_code}/catalogue/", {"search": "apple"}
     ).json()
     assert [item["name"] for item in found["results"]] == ["Fuji apples"]
+    assert found["results"][0]["name_local"] == "富士苹果"
+    assert by_sku[prawns.product.sku]["name_local"] == ""
+
+    # Shoppers in Shanghai search in Chinese.
+    found = api_client.get(
+        f"/api/v1/stores/{store_code}/catalogue/", {"search": "苹果"}
+    ).json()
+    assert [item["sku"] for item in found["results"]] == [apples.product.sku]
 
     seafood_only = api_client.get(
         f"/api/v1/stores/{store_code}/catalogue/", {"category": "seafood"}

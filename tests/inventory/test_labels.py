@@ -1,11 +1,13 @@
 """The printable shelf-label sheet (A4 PDF and PNG)."""
 
+import datetime as dt
 import io
 import re
 from decimal import Decimal
 
 import pytest
-from PIL import Image
+from django.utils import translation
+from PIL import Image, ImageDraw
 
 from inventory import labels, qr
 from inventory.models import SaleUnit, StoreProduct
@@ -123,3 +125,60 @@ def test_each_label_carries_the_qr_code_of_its_product(make_labelled):
             for r in range(len(matrix))
         ]
         assert found == matrix, sp.product.sku
+
+
+# --- Chinese names and the "as of" time (issue 12) ---------------------------
+
+
+PRINTED_AT = dt.datetime(2026, 11, 29, 6, 5, tzinfo=dt.UTC)
+
+
+def test_a_chinese_name_prints_its_glyphs_not_boxes(make_store_product):
+    # A font without Chinese draws every missing glyph as the same box: two
+    # different names would print the same label. The label font draws both.
+    sp = make_store_product(
+        product=ProductFactory(name="Strawberries", name_local="草莓")
+    )
+
+    def label(local_name: str) -> bytes:
+        sp.product.name_local = local_name
+        return labels.labels_png([sp], printed_at=PRINTED_AT)
+
+    assert label("草莓") != label("莓草")
+    assert label("草莓") != label("")
+    assert label("草莓") == label("草莓")
+
+
+def test_the_label_font_covers_the_demo_names():
+    from inventory.demo_catalogue_zh import LOCAL_NAMES
+
+    font = labels._font(labels._Fonts().name_size)
+
+    def glyph(ch: str) -> bytes:
+        image = Image.new("L", (font.size * 2, font.size * 2), 0)
+        ImageDraw.Draw(image).text((0, 0), ch, font=font, fill=255)
+        return image.tobytes()
+
+    missing = glyph("\U0010fffd")  # a code point no font has: the box
+    characters = {ch for name in LOCAL_NAMES.values() for ch in name if ch != " "}
+
+    boxes = sorted(ch for ch in characters if glyph(ch) == missing)
+
+    assert labels.font_path() is not None
+    assert len(characters) > 300
+    assert boxes == []
+
+
+def test_the_label_prints_when_it_was_printed_in_the_store_time(make_store_product):
+    sp = make_store_product()
+    printed_at = PRINTED_AT  # 06:05 UTC is 14:05 in Shanghai
+
+    assert labels.as_of_text(sp, printed_at) == "as of 14:05 29 Nov"
+    with translation.override("zh-hans"):
+        assert labels.as_of_text(sp, printed_at) == "截至 11月29日 14:05"
+        assert labels.price_text(sp) == ("CNY 12.80", "每件")
+    # The time is on the label: another time prints another label.
+    later = printed_at + dt.timedelta(hours=1)
+    assert labels.labels_png([sp], printed_at=printed_at) != labels.labels_png(
+        [sp], printed_at=later
+    )

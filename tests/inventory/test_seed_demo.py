@@ -11,6 +11,7 @@ from django.test import Client
 
 from accounts.models import User
 from inventory import demo_catalogue as demo
+from inventory.demo_catalogue_zh import LOCAL_NAMES
 from inventory.models import (
     Category,
     MovementKind,
@@ -225,6 +226,44 @@ def test_a_rerun_restores_a_changed_catalogue_row_but_not_the_shelf_price(seeded
     assert Product.objects.get(sku="VEG-0001").name == "Shanghai bok choy 300 g"
     assert "products       360 (1 updated)" in output
     assert "store products 720 (1 updated)" in output
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def test_every_demo_product_has_exactly_one_chinese_name():
+    english = [row[0] for items in demo.PRODUCTS.values() for row in items]
+
+    assert len(english) == len(set(english)) == 360
+    assert set(LOCAL_NAMES) == set(english)
+    assert all(CJK.search(name) for name in LOCAL_NAMES.values())
+    assert len(set(LOCAL_NAMES.values())) == 360
+
+
+def test_products_carry_their_chinese_name(seeded, api_client):
+    names = dict(Product.objects.values_list("sku", "name_local"))
+
+    assert names["FRU-0018"] == "红颜草莓 400克"
+    assert names["FRU-0001"] == "红富士苹果"
+    assert names["SEA-0018"] == "三文鱼柳"
+    assert [sku for sku, name in names.items() if not CJK.search(name)] == []
+    scan = api_client.get("/api/v1/stores/SH01/scan/FRU-0018").json()
+    assert (scan["name"], scan["name_local"]) == (
+        "Hongyan strawberries 400 g",
+        "红颜草莓 400克",
+    )
+
+
+def test_a_rerun_fills_the_chinese_name_of_existing_products(seeded):
+    # A database seeded before the names existed: every name_local blank.
+    Product.objects.update(name_local="")
+
+    output = seed()
+
+    assert "products       360 (360 updated)" in output
+    assert Product.objects.filter(name_local="").count() == 0
+    assert Product.objects.get(sku="FRU-0018").name_local == "红颜草莓 400克"
+    assert "products       360 (unchanged)" in seed()
 
 
 def test_the_manager_logs_in_by_email_or_phone(seeded):

@@ -30,6 +30,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from inventory import demo_catalogue as demo
+from inventory.demo_catalogue_zh import LOCAL_NAMES
 from inventory.models import (
     Category,
     Product,
@@ -283,6 +284,7 @@ class Command(BaseCommand):
                     {
                         "sku": f"{category['prefix']}-{index + 1:04d}",
                         "name": name,
+                        "name_local": LOCAL_NAMES.get(name, ""),
                         "category_id": categories[category["slug"]].pk,
                         "sale_unit": sale_unit,
                         "origin": origin,
