@@ -66,7 +66,8 @@ class Screens:
 
 @pytest.fixture
 def shot(request) -> Screens:
-    folder = SCREENSHOTS / request.node.name
+    name = request.node.name.encode("ascii", "ignore").decode()
+    folder = SCREENSHOTS / re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     return Screens(folder)
