@@ -415,7 +415,7 @@ class RefundAdmin(StoreScopedAdmin):
     read_only = True
     list_display = (
         "order",
-        "amount",
+        "amount_shown",
         "state_shown",
         "attempts",
         "next_attempt_at",
@@ -433,7 +433,7 @@ class RefundAdmin(StoreScopedAdmin):
         "order",
         "payment",
         "line",
-        "amount",
+        "amount_shown",
         "reason",
         "state",
         "attempts",
@@ -447,6 +447,10 @@ class RefundAdmin(StoreScopedAdmin):
         "succeeded_at",
     )
     readonly_fields = fields
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_shown(self, refund: Refund) -> str:
+        return money(refund.amount, refund.order.currency)
 
     @admin.display(description="state", ordering="state")
     def state_shown(self, refund: Refund) -> str:
@@ -485,19 +489,28 @@ class RefundAdmin(StoreScopedAdmin):
 
 class WalletEntryInline(ReadOnlyInline):
     model = WalletEntry
-    fields = ("created_at", "kind", "amount", "reference")
+    fields = ("created_at", "kind", "amount_shown", "reference")
     readonly_fields = fields
+
+    @admin.display(description="amount")
+    def amount_shown(self, entry: WalletEntry) -> str:
+        return money(entry.amount, entry.wallet.currency)
 
 
 @admin.register(Wallet)
 class WalletAdmin(admin.ModelAdmin):
     """Balances are read-only: they move only through payments, top-ups, refunds."""
 
-    list_display = ("member", "balance", "currency", "updated_at")
+    list_display = ("member", "balance_shown", "updated_at")
     search_fields = ("member__user__email", "member__user__phone")
     list_select_related = ("member__user",)
-    readonly_fields = ("member", "balance", "currency")
+    fields = ("member", "balance_shown")
+    readonly_fields = fields
     inlines = (WalletEntryInline,)
+
+    @admin.display(description="balance", ordering="balance")
+    def balance_shown(self, wallet: Wallet) -> str:
+        return money(wallet.balance, wallet.currency)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -12,7 +12,7 @@ from orders import refunds
 from orders.admin import event_summary
 from orders.models import Order, OrderEvent, Refund
 from tests.demo_manager import demo_manager, signed_in
-from tests.factories import StoreFactory
+from tests.factories import StoreFactory, UserFactory
 from tests.orders.test_admin import form_token
 
 pytestmark = pytest.mark.django_db
@@ -165,3 +165,18 @@ def test_a_timeline_reads_the_real_transition_of_a_carried_out_purchase(
         "paid \u2192 completed: carried out",
         "Note (order stays completed)",
     ]
+
+
+def test_refunds_and_wallets_read_with_their_currency(
+    manager_client, order, shopper, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        refunds.order_refund(order=order, amount=D("12.8"), reason="bruised")
+
+    refund_list = page(manager_client, "/admin/orders/refund/")
+    assert "CNY 12.80" in refund_list
+    boss = signed_in(UserFactory(is_staff=True, is_superuser=True))
+    wallet = page(boss, f"/admin/orders/wallet/{shopper.member.wallet.pk}/change/")
+    # 500.00 topped up, 235.60 paid, 12.80 refunded.
+    assert "CNY 277.20" in wallet
+    assert "CNY -235.60" in wallet
