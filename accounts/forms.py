@@ -8,7 +8,7 @@ from accounts.models import User, normalize_phone
 
 
 class LoginFieldsMixin:
-    """E-mail in lower case and the phone as digits (``normalize_phone``): the
+    """E-mail in lower case and the phone in E.164 (``normalize_phone``): the
     form log-in compares, so that uniqueness is checked on that form too."""
 
     def clean_phone(self) -> str | None:
@@ -39,7 +39,16 @@ class UserChangeForm(LoginFieldsMixin, BaseUserChangeForm):
 
 
 class AdminLoginForm(AdminAuthenticationForm):
-    """The admin log-in: one field takes the e-mail address or the phone number."""
+    """The admin log-in: one field takes the e-mail address or the phone number
+    (with or without its country code, see ``normalize_phone``)."""
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "invalid_login": (
+            "Please enter the correct e-mail or phone and password for a staff "
+            "account. The password is case-sensitive."
+        ),
+    }
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

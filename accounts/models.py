@@ -6,6 +6,8 @@ Roles are not stored here: a user's role in a store lives in
 
 from typing import Any, ClassVar
 
+import phonenumbers
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
@@ -14,11 +16,33 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 
-def normalize_phone(phone: str) -> str:
-    """Phones are compared as digits with an optional leading plus."""
+def phone_digits(phone: str) -> str:
+    """Digits with an optional leading plus: how phones were stored before
+    they were read in the default region (still matched at log-in)."""
     phone = (phone or "").strip()
     prefix = "+" if phone.startswith("+") else ""
     return prefix + "".join(ch for ch in phone if ch.isdigit())
+
+
+def normalize_phone(phone: str) -> str:
+    """The one form phones are stored and compared in, for sign-up and log-in.
+
+    A number that is possible is written in E.164 (``+8613800000000``); one typed
+    without its country code is read in ``HEMA_DEFAULT_PHONE_REGION`` (the
+    stores' country, CN), so ``138 0000 0000`` is the same account as
+    ``+86 138-0000-0000``. Anything else keeps its digits (and the callers
+    refuse what is too short).
+    """
+    digits = phone_digits(phone)
+    try:
+        parsed = phonenumbers.parse(
+            (phone or "").strip(), settings.HEMA_DEFAULT_PHONE_REGION
+        )
+    except phonenumbers.NumberParseException:
+        return digits
+    if not phonenumbers.is_possible_number(parsed):
+        return digits
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 class UserManager(BaseUserManager["User"]):
@@ -60,7 +84,19 @@ class UserManager(BaseUserManager["User"]):
         login = (login or "").strip()
         if "@" in login:
             return self.get(email__iexact=login)
-        return self.get(phone=normalize_phone(login))
+        phone = normalize_phone(login)
+        # An account stored before phones were read in the default region
+        # keeps the digits typed then, with or without the country code; the
+        # E.164 form wins if both exist.
+        candidates = {phone, phone_digits(login)}
+        region = settings.HEMA_DEFAULT_PHONE_REGION
+        home = f"+{phonenumbers.country_code_for_region(region)}"
+        if phone.startswith(home):
+            candidates.add(phone.removeprefix(home))
+        found = list(self.filter(phone__in=candidates)[:2])
+        if not found:
+            raise self.model.DoesNotExist
+        return next((u for u in found if u.phone == phone), found[0])
 
 
 class User(AbstractBaseUser, PermissionsMixin):

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+import phonenumbers
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
@@ -34,7 +35,8 @@ ALLOWED_HOSTS = env.list(
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the project's site (hema/admin_site.py).
+    "hema.admin_site.HemaAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -67,6 +69,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Under /admin/: times in the local time of the user's stores.
+    "inventory.middleware.AdminTimeZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
@@ -118,6 +122,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# A phone number typed without its country code is read in this region (ISO
+# 3166 code): the stores are in China, so 13800000000 is +8613800000000.
+HEMA_DEFAULT_PHONE_REGION = env.str("HEMA_DEFAULT_PHONE_REGION", default="CN").upper()
+if HEMA_DEFAULT_PHONE_REGION not in phonenumbers.SUPPORTED_REGIONS:
+    raise ImproperlyConfigured(
+        f"HEMA_DEFAULT_PHONE_REGION: {HEMA_DEFAULT_PHONE_REGION!r} is not a region "
+        "code phone numbers know (for example CN, HK, GB)."
+    )
 
 # API tokens expire this long after they were issued (log in again for a new one).
 HEMA_TOKEN_TTL_DAYS = env.int("HEMA_TOKEN_TTL_DAYS", default=30)

@@ -34,7 +34,9 @@ urlpatterns = [
     *qr_urlpatterns,
 ]
 
-# Under /api/ Django's own error pages answer in the API's error shape.
+# Under /api/ Django's own error pages answer in the API's error shape; the
+# admin's 403 is a page in its style with a way back.
 handler400 = "hema.api.bad_request"
+handler403 = "hema.views.permission_denied"
 handler404 = "hema.api.not_found"
 handler500 = "hema.api.server_error"

@@ -130,25 +130,10 @@ class ZoneFilter(admin.SimpleListFilter):
         return queryset
 
 
-class StoreScopedAdmin(admin.ModelAdmin):
-    """A model admin whose rows belong to one store each (see the module docstring).
-
-    ``store_lookup`` is the path from the model to its store. The ``manager_can_*``
-    flags say what a manager may do with rows of their own stores.
-    """
-
-    store_lookup = "store"
-    manager_can_add = False
-    manager_can_change = True
-    manager_can_delete = False
-    read_only = False
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request)
-        ids = managed_store_ids(request)
-        if ids is None:
-            return queryset
-        return queryset.filter(**{f"{self.store_lookup}__in": ids})
+class OtherStoreForbiddenMixin:
+    """``get_object`` answers 403, not "does not exist", for a row that exists
+    in a store the user does not manage (the admin's 403 page says why and
+    offers a way back). The admin's ``get_queryset`` is what scopes the rows."""
 
     def get_object(
         self, request: HttpRequest, object_id: str, from_field: str | None = None
@@ -168,6 +153,27 @@ class StoreScopedAdmin(admin.ModelAdmin):
             if self.model._default_manager.filter(**{field.attname: key}).exists():
                 raise PermissionDenied
         return obj
+
+
+class StoreScopedAdmin(OtherStoreForbiddenMixin, admin.ModelAdmin):
+    """A model admin whose rows belong to one store each (see the module docstring).
+
+    ``store_lookup`` is the path from the model to its store. The ``manager_can_*``
+    flags say what a manager may do with rows of their own stores.
+    """
+
+    store_lookup = "store"
+    manager_can_add = False
+    manager_can_change = True
+    manager_can_delete = False
+    read_only = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        ids = managed_store_ids(request)
+        if ids is None:
+            return queryset
+        return queryset.filter(**{f"{self.store_lookup}__in": ids})
 
     def store_id_of(self, obj: Model) -> int:
         *path, last = self.store_lookup.split("__")

@@ -808,24 +808,53 @@ MANAGER = {
 DEFAULT_MANAGER_PASSWORD = "hema-demo-2026"  # noqa: S105 (a public demo login)
 
 # The admin (inventory/admin.py) scopes a manager to the stores where they hold
-# an active manager role: their store, zones, staff, store products and the
-# stock screens need no model permission. Changing the chain-wide catalogue
+# an active manager role: their store, zones, staff, store products, orders and
+# the stock screens need no model permission. Changing the chain-wide catalogue
 # takes model permissions, which belong to chain operators, not store managers.
-# The group therefore grants reading only; user accounts are not listed at all
-# (shoppers' phone numbers and e-mail addresses are none of a store's business).
+# Pricing's admin (pricing/admin.py) asks for model permissions and then scopes
+# them to the manager's stores: managers set rules (with their weekday, hour and
+# weather factors), store price settings, exemptions and markdown floors, and
+# read what the jobs wrote (price changes, repricing runs, markdown steps, the
+# store weather). User accounts are not listed at all (shoppers' phone numbers
+# and e-mail addresses are none of a store's business).
 MANAGER_GROUP = "Store managers"
+_READ = ("view",)
+_SET = ("view", "add", "change")
+# A rule's factors are rows of the rule's page: editing the rule adds, changes
+# and removes them.
+_FACTOR = ("view", "add", "change", "delete")
 MANAGER_PERMISSIONS = {
-    ("inventory", model): ("view",)
-    for model in (
-        "store",
-        "zone",
-        "storestaff",
-        "supplier",
-        "category",
-        "product",
-        "storeproduct",
-        "stocklot",
-        "reservation",
-        "stockmovement",
-    )
+    **{
+        ("inventory", model): _READ
+        for model in (
+            "store",
+            "zone",
+            "storestaff",
+            "supplier",
+            "category",
+            "product",
+            "storeproduct",
+            "stocklot",
+            "reservation",
+            "stockmovement",
+            "storeweather",
+        )
+    },
+    **{
+        ("pricing", model): _SET
+        for model in (
+            "pricerule",
+            "storepricesettings",
+            "priceexemption",
+            "markdownfloor",
+        )
+    },
+    **{
+        ("pricing", model): _FACTOR
+        for model in ("weekdayfactor", "hourfactor", "weatherfactor")
+    },
+    **{
+        ("pricing", model): _READ
+        for model in ("pricechange", "repricingrun", "markdownstep")
+    },
 }

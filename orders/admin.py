@@ -18,13 +18,20 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from hema.errors import ApplicationError
-from inventory.admin import StoreFilter, StoreScopedAdmin, managed_store_ids
+from inventory.admin import (
+    OtherStoreForbiddenMixin,
+    StoreFilter,
+    StoreScopedAdmin,
+    managed_store_ids,
+)
+from inventory.display import money, quantity
 from orders import lifecycle, refunds
 from orders.errors import InvalidTransition
 from orders.models import (
@@ -56,36 +63,94 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-class OrderLineInline(ReadOnlyInline):
+class OrderPartInline(ReadOnlyInline):
+    """Rows of one order (lines, payments, refunds, events): whoever may see the
+    order sees them. The order admin has already scoped the order to the
+    manager's stores; Django's model permissions play no part, as for the
+    order itself."""
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        ids = managed_store_ids(request)
+        if ids is None:
+            return True
+        if obj is None:
+            return bool(ids)
+        return obj.store_id in ids
+
+
+class OrderLineInline(OrderPartInline):
     model = OrderLine
     fields = (
         "sku",
         "name",
-        "quantity",
-        "unit_price",
-        "line_total",
-        "tax_amount",
+        "quantity_shown",
+        "unit_price_shown",
+        "line_total_shown",
+        "tax_shown",
         "state",
     )
     readonly_fields = fields
 
+    @admin.display(description="quantity")
+    def quantity_shown(self, line: OrderLine) -> str:
+        return quantity(line.quantity, line.sale_unit)
 
-class OrderEventInline(ReadOnlyInline):
+    @admin.display(description="unit price")
+    def unit_price_shown(self, line: OrderLine) -> str:
+        return money(line.unit_price, line.order.currency, line.sale_unit)
+
+    @admin.display(description="line total")
+    def line_total_shown(self, line: OrderLine) -> str:
+        return money(line.line_total, line.order.currency)
+
+    @admin.display(description="tax included")
+    def tax_shown(self, line: OrderLine) -> str:
+        return money(line.tax_amount, line.order.currency)
+
+
+class OrderEventInline(OrderPartInline):
     model = OrderEvent
-    fields = ("created_at", "from_state", "to_state", "actor", "note")
+    verbose_name = "timeline entry"
+    verbose_name_plural = "timeline"
+    fields = ("created_at", "what_happened", "actor")
     readonly_fields = fields
 
+    @admin.display(description="what happened")
+    def what_happened(self, event: OrderEvent) -> str:
+        return event_summary(event)
 
-class PaymentInline(ReadOnlyInline):
+
+def event_summary(event: OrderEvent) -> str:
+    """A timeline entry as a person reads it.
+
+    A state change reads ``paid -> completed`` (with its note); an entry that
+    changed no state (a refund, a shortage, a substitution, a retry) records
+    the order's state as both ends, so it reads as its note and the state the
+    order stayed in, never ``completed -> completed``.
+    """
+    note = event.note.strip()
+    if event.from_state != event.to_state:
+        change = f"{event.from_state or 'new'} \u2192 {event.to_state}"
+        return f"{change}: {note}" if note else change
+    what = note[:1].upper() + note[1:] if note else "Note"
+    return f"{what} (order stays {event.to_state})"
+
+
+class PaymentInline(OrderPartInline):
     model = Payment
-    fields = ("method", "amount", "state", "provider_reference", "succeeded_at")
+    fields = ("method", "amount_shown", "state", "provider_reference", "succeeded_at")
     readonly_fields = fields
 
+    @admin.display(description="amount")
+    def amount_shown(self, payment: Payment) -> str:
+        return money(payment.amount, payment.currency)
 
-class RefundInline(ReadOnlyInline):
+
+class RefundInline(OrderPartInline):
     model = Refund
     fields = (
-        "amount",
+        "amount_shown",
+        "line_shown",
         "reason",
         "state",
         "attempts",
@@ -95,6 +160,14 @@ class RefundInline(ReadOnlyInline):
         "created_at",
     )
     readonly_fields = fields
+
+    @admin.display(description="amount")
+    def amount_shown(self, refund: Refund) -> str:
+        return money(refund.amount, refund.order.currency)
+
+    @admin.display(description="line")
+    def line_shown(self, refund: Refund) -> str:
+        return f"{refund.line.sku} {refund.line.name}" if refund.line_id else "-"
 
 
 class OneTimeForm(forms.Form):
@@ -114,10 +187,42 @@ class CancelForm(OneTimeForm):
 
 
 class RefundForm(OneTimeForm):
+    """How much to give back and why; optionally for one line, whose total is
+    the amount when none is typed."""
+
+    line = forms.ModelChoiceField(
+        queryset=OrderLine.objects.none(),
+        required=False,
+        empty_label="(the whole order)",
+        help_text="The line the shopper is refunded for, if it is one line.",
+    )
     amount = forms.DecimalField(
-        max_digits=12, decimal_places=2, min_value=Decimal("0.01")
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        required=False,
+        help_text="Leave empty to refund the chosen line's total.",
     )
     reason = forms.CharField(max_length=255)
+
+    def __init__(self, *args, order: Order, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        line_field = self.fields["line"]
+        line_field.queryset = order.lines.order_by("pk")
+        line_field.label_from_instance = lambda line: (
+            f"{line.sku} {line.name}: {quantity(line.quantity, line.sale_unit)}, "
+            f"{money(line.line_total, order.currency)}"
+        )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("amount") is None:
+            line = data.get("line")
+            if line is None:
+                self.add_error("amount", "Give an amount, or choose a line.")
+            else:
+                data["amount"] = line.line_total
+        return data
 
 
 @admin.register(Order)
@@ -129,8 +234,8 @@ class OrderAdmin(StoreScopedAdmin):
         "fulfilment_mode",
         "state",
         "refund_status",
-        "total",
-        "refunded_total",
+        "total_shown",
+        "refunded_shown",
         "created_at",
     )
     list_filter = (StoreFilter, "channel", "state", "fulfilment_mode", "refund_status")
@@ -146,11 +251,10 @@ class OrderAdmin(StoreScopedAdmin):
         "fulfilment_mode",
         "state",
         "refund_status",
-        "currency",
-        "subtotal",
-        "tax_total",
-        "total",
-        "refunded_total",
+        "subtotal_shown",
+        "tax_shown",
+        "total_shown",
+        "refunded_shown",
         "delivery_label",
         "delivery_distance_km",
         "promised_by",
@@ -162,11 +266,47 @@ class OrderAdmin(StoreScopedAdmin):
     inlines = (OrderLineInline, PaymentInline, RefundInline, OrderEventInline)
     change_form_template = "admin/orders/order/change_form.html"
 
+    @admin.display(description="subtotal", ordering="subtotal")
+    def subtotal_shown(self, order: Order) -> str:
+        return money(order.subtotal, order.currency)
+
+    @admin.display(description="tax included", ordering="tax_total")
+    def tax_shown(self, order: Order) -> str:
+        return money(order.tax_total, order.currency)
+
+    @admin.display(description="total", ordering="total")
+    def total_shown(self, order: Order) -> str:
+        return money(order.total, order.currency)
+
+    @admin.display(description="refunded", ordering="refunded_total")
+    def refunded_shown(self, order: Order) -> str:
+        return money(order.refunded_total, order.currency)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        """Every field is read-only: the page offers no Save buttons (cancel and
+        refund are its actions). ``has_change_permission`` stays true for a
+        manager of the store, since it is what those actions ask."""
+        if request.method == "POST":
+            raise PermissionDenied
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -201,7 +341,8 @@ class OrderAdmin(StoreScopedAdmin):
         act,
     ) -> HttpResponse:
         order = self._order_for_action(request, object_id)
-        form = form_class(request.POST or None)
+        kwargs = {"order": order} if form_class is RefundForm else {}
+        form = form_class(request.POST or None, **kwargs)
         if request.method == "POST" and form.is_valid():
             try:
                 message = act(order, form.cleaned_data, request.user)
@@ -219,7 +360,8 @@ class OrderAdmin(StoreScopedAdmin):
             "order": order,
             "form": form,
             "opts": self.model._meta,
-            "refundable": order.total - order.refunded_total,
+            "total": money(order.total, order.currency),
+            "refundable": money(order.total - order.refunded_total, order.currency),
         }
         return TemplateResponse(request, "admin/orders/order/action_form.html", context)
 
@@ -249,8 +391,10 @@ class OrderAdmin(StoreScopedAdmin):
                 reason=data["reason"],
                 actor=user,
                 request_id=f"admin-{data['token']}",
+                line=data.get("line"),
             )
-            return f"Refund of {refund.amount} on {order.number} queued."
+            amount = money(refund.amount, order.currency)
+            return f"Refund of {amount} on {order.number} queued."
 
         return self._action_view(request, object_id, RefundForm, "Refund order", act)
 
@@ -271,7 +415,7 @@ class RefundAdmin(StoreScopedAdmin):
     read_only = True
     list_display = (
         "order",
-        "amount",
+        "amount_shown",
         "state_shown",
         "attempts",
         "next_attempt_at",
@@ -289,7 +433,7 @@ class RefundAdmin(StoreScopedAdmin):
         "order",
         "payment",
         "line",
-        "amount",
+        "amount_shown",
         "reason",
         "state",
         "attempts",
@@ -303,6 +447,10 @@ class RefundAdmin(StoreScopedAdmin):
         "succeeded_at",
     )
     readonly_fields = fields
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_shown(self, refund: Refund) -> str:
+        return money(refund.amount, refund.order.currency)
 
     @admin.display(description="state", ordering="state")
     def state_shown(self, refund: Refund) -> str:
@@ -341,19 +489,28 @@ class RefundAdmin(StoreScopedAdmin):
 
 class WalletEntryInline(ReadOnlyInline):
     model = WalletEntry
-    fields = ("created_at", "kind", "amount", "reference")
+    fields = ("created_at", "kind", "amount_shown", "reference")
     readonly_fields = fields
+
+    @admin.display(description="amount")
+    def amount_shown(self, entry: WalletEntry) -> str:
+        return money(entry.amount, entry.wallet.currency)
 
 
 @admin.register(Wallet)
 class WalletAdmin(admin.ModelAdmin):
     """Balances are read-only: they move only through payments, top-ups, refunds."""
 
-    list_display = ("member", "balance", "currency", "updated_at")
+    list_display = ("member", "balance_shown", "updated_at")
     search_fields = ("member__user__email", "member__user__phone")
     list_select_related = ("member__user",)
-    readonly_fields = ("member", "balance", "currency")
+    fields = ("member", "balance_shown")
+    readonly_fields = fields
     inlines = (WalletEntryInline,)
+
+    @admin.display(description="balance", ordering="balance")
+    def balance_shown(self, wallet: Wallet) -> str:
+        return money(wallet.balance, wallet.currency)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -365,14 +522,69 @@ class WalletAdmin(admin.ModelAdmin):
         return False
 
 
+class MemberOrderInline(ReadOnlyInline):
+    """The member's orders, at the manager's stores only: what a manager needs
+    to answer "this shopper called about an order"."""
+
+    model = Order
+    fk_name = "member"
+    verbose_name_plural = "orders at your stores"
+    fields = ("number", "store", "state", "refund_status", "total_shown", "created_at")
+    readonly_fields = fields
+    show_change_link = True
+    ordering = ("-created_at",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request).select_related("store")
+        ids = managed_store_ids(request)
+        return queryset if ids is None else queryset.filter(store_id__in=ids)
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        ids = managed_store_ids(request)
+        return ids is None or bool(ids)
+
+    @admin.display(description="total")
+    def total_shown(self, order: Order) -> str:
+        return money(order.total, order.currency)
+
+
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(OtherStoreForbiddenMixin, admin.ModelAdmin):
+    """Read-only for everyone. A superuser sees every member; a store manager
+    sees the members who ordered at one of their stores (the order page links
+    there), with those orders; another member answers 403."""
+
     list_display = ("user", "created_at")
     search_fields = ("user__email", "user__phone", "user__full_name")
     list_select_related = ("user",)
-    readonly_fields = ("user", "created_at")
+    fields = ("user", "created_at")
+    readonly_fields = fields
+    inlines = (MemberOrderInline,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        ids = managed_store_ids(request)
+        if not ids:
+            # A superuser, or chain staff without a store: model permissions.
+            return queryset
+        ordered_here = Order.objects.filter(member=OuterRef("pk"), store_id__in=ids)
+        return queryset.filter(Exists(ordered_here))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return super().has_module_permission(request) or bool(
+            managed_store_ids(request)
+        )
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        ids = managed_store_ids(request)
+        if ids is None or not ids:
+            return super().has_view_permission(request, obj)
+        return obj is None or self.get_queryset(request).filter(pk=obj.pk).exists()
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:

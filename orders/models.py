@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from hema.models import TimeStampedModel
+from inventory.display import quantity
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 QUANTITY = {"max_digits": 12, "decimal_places": 3}
@@ -334,7 +335,7 @@ class OrderLine(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.order_id}: {self.quantity} x {self.sku}"
+        return f"{quantity(self.quantity, self.sale_unit)} x {self.sku}"
 
 
 class OrderEvent(models.Model):

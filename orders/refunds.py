@@ -154,8 +154,12 @@ def order_refund(
     reason: str,
     actor: Any = None,
     request_id: str = "",
+    line: OrderLine | None = None,
 ) -> Refund:
     """A manager's goodwill or correction refund on a paid order, with a reason.
+
+    ``line``, when given, is the line the refund is for (it must be the order's);
+    the amount is still the caller's, and counts against the order's total.
 
     ``request_id`` (the client's, or one derived from its Idempotency-Key) makes
     a retry safe even when its key's record was lost: the same id on the same
@@ -192,11 +196,16 @@ def order_refund(
             f"Order {order.number} is {order.state}: nothing was paid.",
             {"field": "order", "state": order.state},
         )
+    if line is not None and line.order_id != order.pk:
+        raise RefundRefused(
+            f"That line is not on order {order.number}.", {"field": "line"}
+        )
     return refund_create(
         order=order,
         amount=amount,
         reason=reason.strip(),
         actor=actor,
+        line=line,
         request_id=request_id,
     )
 

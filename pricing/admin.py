@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from inventory.admin import OtherStoreForbiddenMixin
 from inventory.models import StaffRole, Store, StoreProduct, StoreStaff
 from inventory.weather import StoreWeather
 from pricing.charts import step_chart_svg
@@ -65,8 +66,9 @@ def store_product_for(request: HttpRequest, pk: int) -> StoreProduct:
     return store_product
 
 
-class StoreScopedAdmin(admin.ModelAdmin):
-    """Limits rows and store choices to the stores the user manages.
+class StoreScopedAdmin(OtherStoreForbiddenMixin, admin.ModelAdmin):
+    """Limits rows and store choices to the stores the user manages; another
+    store's row answers 403.
 
     The object-level permissions check the row's store as well as the queryset
     does: the history screens (django-simple-history) load a row from its

@@ -71,7 +71,7 @@ def test_phone_only_and_email_only_users(db):
     by_phone = User.objects.create_user(phone="13911112222", password=PASSWORD)
     by_email = User.objects.create_user(email="a@hema.test", password=PASSWORD)
 
-    assert (by_phone.email, str(by_phone)) == (None, "13911112222")
+    assert (by_phone.email, str(by_phone)) == (None, "+8613911112222")
     assert authenticate(None, username="139 1111 2222", password=PASSWORD) == by_phone
     assert by_email.phone is None
     assert authenticate(None, username="A@hema.test", password=PASSWORD) == by_email
@@ -103,7 +103,11 @@ def test_emails_are_unique_whatever_their_case(shopper):
 
 def test_normalize_phone():
     assert normalize_phone(" +86 (138) 0013-8000 ") == "+8613800138000"
-    assert normalize_phone("138 0013 8000") == "13800138000"
+    # Without its country code, a number is the stores' country's (CN).
+    assert normalize_phone("138 0013 8000") == "+8613800138000"
+    assert normalize_phone("+44 20 7946 0958") == "+442079460958"
+    # What is no possible number keeps its digits (and is refused elsewhere).
+    assert normalize_phone("12-34") == "1234"
 
 
 # --- Admin log-in ----------------------------------------------------------------
@@ -153,7 +157,10 @@ def test_admin_login_refuses_a_wrong_password_or_inactive_user(
     response = client.post("/admin/login/", {"username": login, "password": password})
 
     assert response.status_code == 200
-    assert "Please enter the correct email and password" in response.content.decode()
+    assert (
+        "Please enter the correct e-mail or phone and password"
+        in response.content.decode()
+    )
     assert client.get("/admin/").status_code == 302
 
 
@@ -163,6 +170,7 @@ def test_admin_login_refuses_a_shopper(client, shopper):
     )
 
     assert response.status_code == 200
-    assert "Please enter the correct email and password for a staff account" in (
-        response.content.decode()
+    assert (
+        "Please enter the correct e-mail or phone and password for a staff account"
+        in (response.content.decode())
     )

@@ -164,7 +164,7 @@ def test_the_admin_locks_the_account_and_says_so(manager):
     client = Client()
     for n in range(LIMIT - 1):
         response = admin_log_in(client, f"guess-{n}")
-        assert "Please enter the correct email and password" in (
+        assert "Please enter the correct e-mail or phone and password" in (
             response.content.decode()
         )
 
@@ -175,7 +175,7 @@ def test_the_admin_locks_the_account_and_says_so(manager):
         assert response.status_code == 200
         page = response.content.decode()
         assert MESSAGE in page
-        assert "Please enter the correct email and password" not in page
+        assert "Please enter the correct e-mail or phone and password" not in page
     assert client.get("/admin/").status_code == 302  # not signed in
 
 

@@ -319,14 +319,36 @@ def test_the_manager_may_not_edit_the_catalogue_accounts_or_jobs(seeded):
     assert client.get("/admin/django_celery_beat/periodictask/").status_code == 403
 
 
-def test_the_store_managers_group_grants_reading_only(seeded):
+def test_the_store_managers_group_reads_stock_and_sets_prices(seeded):
+    """Inventory: reading only (its admin scopes managers without permissions).
+    Pricing: rules, settings, exemptions and floors are set; what jobs wrote is
+    read. Nothing of accounts, and nothing of inventory changed or deleted."""
     manager = User.objects.get(email="manager@hema.demo")
     group = manager.groups.get(name=demo.MANAGER_GROUP)
-    codenames = set(group.permissions.values_list("codename", flat=True))
-    assert {"view_product", "view_storeproduct", "view_stockmovement"} <= codenames
-    assert all(codename.startswith("view_") for codename in codenames)
+    granted = {
+        (p.content_type.app_label, p.codename)
+        for p in group.permissions.select_related("content_type")
+    }
+    inventory = {codename for app, codename in granted if app == "inventory"}
+    pricing = {codename for app, codename in granted if app == "pricing"}
+    assert {"view_product", "view_storeproduct", "view_stockmovement"} <= inventory
+    assert "view_storeweather" in inventory
+    assert all(codename.startswith("view_") for codename in inventory)
+    assert {
+        "view_pricerule",
+        "add_pricerule",
+        "change_pricerule",
+        "change_storepricesettings",
+        "add_priceexemption",
+        "change_markdownfloor",
+        "view_pricechange",
+        "view_repricingrun",
+        "view_markdownstep",
+    } <= pricing
+    assert "delete_pricerule" not in pricing
+    assert not {"add_pricechange", "change_repricingrun"} & pricing
     assert not group.permissions.filter(content_type__app_label="accounts").exists()
-    assert len(codenames) == len(demo.MANAGER_PERMISSIONS)
+    assert len(granted) == sum(len(a) for a in demo.MANAGER_PERMISSIONS.values())
 
 
 def test_categories_span_fresh_food_and_staples(seeded):

@@ -74,7 +74,7 @@ def test_the_refund_form_posted_twice_refunds_once_and_shows_the_first_result(
     assert (
         shown(first)
         == shown(second)
-        == [f"Refund of 5.00 on {paid_order.number} queued."]
+        == [f"Refund of CNY 5.00 on {paid_order.number} queued."]
     )
     assert snapshot() == after_first
     refund = Refund.objects.get()
