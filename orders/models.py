@@ -354,7 +354,10 @@ class OrderEvent(models.Model):
         ordering = ("created_at", "pk")
 
     def __str__(self) -> str:
-        return f"{self.order_id}: {self.from_state or '-'} -> {self.to_state}"
+        # An entry that changed no state (a refund, a note) must not read "paid -> paid".
+        if self.from_state != self.to_state:
+            return f"{self.from_state or 'new'} \u2192 {self.to_state}"
+        return f"{self.note or 'note'} (stays {self.to_state})"
 
 
 class OrderSequence(models.Model):

@@ -64,6 +64,7 @@ def test_the_manager_sees_lines_payments_refunds_and_timeline(
     assert "created \u2192 paid" in html
     assert escape("Refund 12.80: bruised (order stays paid)") in html
     assert "paid \u2192 paid" not in html
+    assert "paid -&gt; paid" not in html  # nor in the rows' own labels
     # Read-only: no Save buttons, but the actions.
     assert 'name="_save"' not in html
     assert 'name="_continue"' not in html
