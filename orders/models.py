@@ -354,7 +354,7 @@ class OrderEvent(models.Model):
         ordering = ("created_at", "pk")
 
     def __str__(self) -> str:
-        # An entry that changed no state (a refund, a note) must not read "paid -> paid".
+        # An entry that changed no state (a refund, a note): never "paid -> paid".
         if self.from_state != self.to_state:
             return f"{self.from_state or 'new'} \u2192 {self.to_state}"
         return f"{self.note or 'note'} (stays {self.to_state})"
