@@ -98,6 +98,10 @@ class StoreProductAdminForm(forms.ModelForm):
         ):
             if name in self.fields:
                 self.fields[name].label = text
+        zone = self.fields.get("zone")
+        if zone is not None and instance.store_id:
+            # A zone is one store's: offer only this store product's own.
+            zone.queryset = zone.queryset.filter(store_id=instance.store_id)
 
     def clean(self) -> dict:
         data = super().clean()

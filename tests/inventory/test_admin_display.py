@@ -203,6 +203,19 @@ def test_zone_filter_offers_only_the_chosen_stores_zones(client, shop, store):
     assert zones(jingan) == {"SH01/PROD Produce", "SH01/FISH Seafood"}
 
 
+def test_a_store_products_zone_choices_are_its_stores(client, shop, store):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    pears = shop["pears"]
+
+    response = client.get(f"{ADMIN}/storeproduct/{pears.pk}/change/")
+
+    choices = response.context["adminform"].form.fields["zone"].queryset
+    assert {str(zone) for zone in choices} == {
+        "SH01/PROD Produce",
+        "SH01/FISH Seafood",
+    }
+
+
 def test_a_manager_of_one_store_is_offered_only_its_zones(manager_client, shop):
     response = manager_client.get(f"{ADMIN}/storeproduct/")
 
