@@ -590,6 +590,8 @@ class StoreProductAdmin(StoreScopedAdmin):
         "stock_links",
         "price_links",
     )
+    # The SKU opens the row too: it names the row where the store code does not.
+    list_display_links = ("store_code", "sku")
     list_select_related = ("store", "product", "zone")
     list_filter = (
         StoreFilter,

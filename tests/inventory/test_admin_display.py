@@ -238,6 +238,11 @@ def test_store_product_links_its_price_preview_and_chart(manager_client, shop):
     for html in (page.content.decode(), listed.content.decode()):
         assert f'<a href="{preview}">Price preview</a>' in html
         assert f'<a href="{chart}">Price chart</a>' in html
+    # the row opens from its SKU as well as from its store code
+    assert re.search(
+        rf'<a href="{ADMIN}/storeproduct/{pears.pk}/change/[^"]*">PEAR01</a>',
+        listed.content.decode(),
+    )
     # and both pages answer the manager of that store
     assert manager_client.get(preview).status_code == 200
     assert manager_client.get(chart).status_code == 200
