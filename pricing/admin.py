@@ -25,6 +25,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django_celery_beat.models import PeriodicTask
 from simple_history.admin import SimpleHistoryAdmin
 
 from inventory import display
@@ -67,37 +68,59 @@ def price_text(store_product: StoreProduct, amount: Decimal | None) -> str:
     )
 
 
-def next_repricing(now: dt.datetime) -> dt.datetime:
-    """When the hourly repricing next runs after ``now`` (aware, UTC).
+def _repricing_schedule() -> tuple[set[int], set[int], dt.tzinfo, bool]:
+    """The hourly repricing's minutes, hours, time zone and whether it is on.
 
-    Read from the beat schedule in settings, so the message a manager gets
-    follows the schedule; without it, the next full hour.
+    As beat runs it: the row django-celery-beat keeps (loaded from settings on
+    start, editable in the admin), else the entry in ``CELERY_BEAT_SCHEDULE``.
     """
+    task = (
+        PeriodicTask.objects.filter(name=REPRICING_BEAT_ENTRY)
+        .select_related("crontab")
+        .first()
+    )
+    if task is not None and task.crontab is not None:
+        row = task.crontab
+        cron = crontab(minute=row.minute, hour=row.hour)
+        tz = row.timezone
+        if not isinstance(tz, dt.tzinfo):
+            tz = zoneinfo.ZoneInfo(str(tz))
+        return set(cron.minute), set(cron.hour), tz, task.enabled
     entry = settings.CELERY_BEAT_SCHEDULE.get(REPRICING_BEAT_ENTRY, {})
     schedule = entry.get("schedule")
-    minutes = {0}
-    hours = set(range(24))
+    tz = zoneinfo.ZoneInfo(getattr(settings, "CELERY_TIMEZONE", None) or "UTC")
     if isinstance(schedule, crontab):
-        minutes, hours = set(schedule.minute), set(schedule.hour)
-    beat_tz = timezone.get_fixed_timezone(0)
-    if getattr(settings, "CELERY_TIMEZONE", "UTC") not in ("UTC", "Etc/UTC"):
-        beat_tz = zoneinfo.ZoneInfo(settings.CELERY_TIMEZONE)
-    moment = now.astimezone(beat_tz).replace(second=0, microsecond=0)
+        return set(schedule.minute), set(schedule.hour), tz, True
+    return {0}, set(range(24)), tz, bool(entry)
+
+
+def next_repricing(now: dt.datetime) -> dt.datetime | None:
+    """When the hourly repricing next runs after ``now`` (aware, UTC); None
+    when it is switched off."""
+    minutes, hours, tz, enabled = _repricing_schedule()
+    if not enabled:
+        return None
+    moment = now.astimezone(tz).replace(second=0, microsecond=0)
     for _ in range(24 * 60):
         moment += dt.timedelta(minutes=1)
         if moment.minute in minutes and moment.hour in hours:
             return moment.astimezone(dt.UTC)
-    return (now + dt.timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    return None
 
 
 def shelf_follows_message(store: Store, now: dt.datetime | None = None) -> str:
     """What a manager is told after saving something that moves prices."""
     if not store.is_active:
         return f"{store.code} is not active: its shelf prices are not repriced."
-    at = timezone.localtime(next_repricing(now or timezone.now()), store.tz)
+    at = next_repricing(now or timezone.now())
+    if at is None:
+        return (
+            f"The hourly repricing ({REPRICING_BEAT_ENTRY}) is switched off under "
+            "Periodic tasks: shelf prices follow once it runs again."
+        )
     return (
         f"Shelf prices of {store.code} follow at the next repricing, "
-        f"{at:%H:%M} (store time)."
+        f"{timezone.localtime(at, store.tz):%H:%M} (store time)."
     )
 
 

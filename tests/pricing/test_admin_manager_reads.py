@@ -271,6 +271,10 @@ def test_store_price_settings_history_shows_old_and_new_limits(store):
         },
     )
     assert response.status_code == 302
+    assert any(
+        str(m).startswith("Shelf prices of SH01 follow at the next repricing, ")
+        for m in get_messages(response.wsgi_request)
+    )
 
     history = client.get(f"/admin/pricing/storepricesettings/{settings.pk}/history/")
 
@@ -384,6 +388,30 @@ def test_the_message_gives_the_time_in_the_stores_zone(store):
 
     assert shelf_follows_message(store, now) == (
         "Shelf prices of SH01 follow at the next repricing, 14:00 (store time)."
+    )
+
+
+def test_the_message_follows_the_schedule_as_edited_in_the_admin(store):
+    """Beat runs the django-celery-beat row (editable under Periodic tasks)."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    from pricing.admin import shelf_follows_message
+
+    now = dt.datetime(2026, 11, 29, 5, 20, tzinfo=dt.UTC)  # 13:20 in Shanghai
+    task = PeriodicTask.objects.create(
+        name="pricing-reprice-hourly",
+        task="pricing.reprice_all",
+        crontab=CrontabSchedule.objects.create(minute="5", hour="*", timezone="UTC"),
+    )
+
+    assert shelf_follows_message(store, now) == (
+        "Shelf prices of SH01 follow at the next repricing, 14:05 (store time)."
+    )
+    task.enabled = False
+    task.save()
+    assert shelf_follows_message(store, now) == (
+        "The hourly repricing (pricing-reprice-hourly) is switched off under "
+        "Periodic tasks: shelf prices follow once it runs again."
     )
 
 
