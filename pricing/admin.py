@@ -1,8 +1,13 @@
 """The managers' pricing screens: rules, limits, weather, history and a preview.
 
 Rules, exemptions, markdown floors and store price settings keep their history
-(django-simple-history: "History" on each). A manager who is not a superuser
-sees and edits only the stores where they hold the manager role.
+(django-simple-history: "History" on each), and each version lists what it
+changed; a rule's version includes the factors saved with it
+(``pricing.history``). A new or changed factor the store's limits would cut is
+refused with warnings until "Save anyway" is ticked (``pricing.forms``). A save
+that moves prices says when the shelf follows (the next hourly repricing). A
+manager who is not a superuser sees and edits only the stores where they hold
+the manager role. Prices read with currency and unit (``inventory.display``).
 
 The store weather admin lives here rather than in inventory's admin because
 pricing is what managers read it for.
