@@ -29,13 +29,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from hema.errors import ApplicationError, InvalidInput
-from inventory import labels, selectors, services
+from inventory import display, labels, selectors, services
 from inventory.forms import (
     StockCorrectForm,
     StockForm,
@@ -118,11 +118,20 @@ class LedgerStoreFilter(StoreFilter):
 
 
 class ZoneFilter(admin.SimpleListFilter):
+    """Filter by zone: the zones of the store chosen in the store filter, else
+    of every store the user may see (a zone belongs to one store, so another
+    store's zones would only ever filter to nothing)."""
+
     title = "zone"
     parameter_name = "zone"
+    store_parameter = StoreFilter.parameter_name
 
     def lookups(self, request, model_admin):
-        return [(str(z.pk), str(z)) for z in _visible_zones(request)]
+        zones = _visible_zones(request)
+        chosen = request.GET.get(self.store_parameter, "")
+        if chosen.isdigit():
+            zones = zones.filter(store_id=int(chosen))
+        return [(str(z.pk), str(z)) for z in zones]
 
     def queryset(self, request, queryset):
         if self.value() and self.value().isdigit():
@@ -247,6 +256,92 @@ class CatalogueAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         return super().has_view_permission(request, obj) or _is_manager(request)
+
+
+# --- How numbers read ------------------------------------------------------------
+# Every quantity and price on these screens goes through ``inventory.display``:
+# pieces as whole numbers (``3``, never ``3.000``), kilograms with their unit,
+# prices with the store's currency and what they buy (``CNY 12.80 / kg``).
+
+
+def _quantity(sp: StoreProduct, value) -> str:
+    return display.quantity(value, sp.product.sale_unit)
+
+
+def _signed_quantity(sp: StoreProduct, value) -> str:
+    """A ledger delta: ``+5``, ``-1.250 kg``, ``0``."""
+    if value is None:
+        return "-"
+    sign = "+" if value > 0 else "-" if value < 0 else ""
+    return f"{sign}{display.quantity(abs(value), sp.product.sale_unit)}"
+
+
+def _quantity_column(field: str, description: str) -> Callable[[Any, Model], str]:
+    """An admin column showing ``obj.<field>``, a quantity of ``obj.store_product``."""
+
+    @admin.display(description=description)
+    def column(model_admin: Any, obj: Model) -> str:
+        return _quantity(obj.store_product, getattr(obj, field))
+
+    return column
+
+
+def _price(sp: StoreProduct, amount) -> str:
+    """A price per sale unit in the store's currency."""
+    return display.money(amount, sp.store.currency, sp.product.sale_unit)
+
+
+# The pricing screens a store product links to. Inventory does not import
+# pricing (it stands below it): the links are looked up by URL name and left
+# out when pricing's admin is not installed.
+PRICE_LINKS = (
+    ("admin:pricing_price_preview", "Price preview", "?store_product={pk}", False),
+    ("admin:pricing_product_price_history", "Price chart", "", True),
+)
+
+
+def price_links_of(sp: StoreProduct) -> list[tuple[str, str]]:
+    """(url, label) of the price preview and the 7-day price chart of ``sp``."""
+    links = []
+    for name, label, query, takes_pk in PRICE_LINKS:
+        try:
+            url = reverse(name, args=[sp.pk] if takes_pk else None)
+        except NoReverseMatch:
+            continue
+        links.append((url + query.format(pk=sp.pk), label))
+    return links
+
+
+class LedgerQuantities:
+    """Quantity and price columns of the read-only ledger screens."""
+
+    @admin.display(description="quantity received", ordering="quantity_received")
+    def received(self, obj: StockLot) -> str:
+        return _quantity(obj.store_product, obj.quantity_received)
+
+    @admin.display(description="quantity left", ordering="quantity_left")
+    def left(self, obj: StockLot) -> str:
+        return _quantity(obj.store_product, obj.quantity_left)
+
+    @admin.display(description="quantity", ordering="quantity")
+    def reserved_quantity(self, obj: Reservation) -> str:
+        return _quantity(obj.store_product, obj.quantity)
+
+    @admin.display(description="quantity picked", ordering="quantity_picked")
+    def picked(self, obj: Reservation) -> str:
+        return _quantity(obj.store_product, obj.quantity_picked)
+
+    @admin.display(description="on hand", ordering="on_hand_delta")
+    def on_hand_change(self, obj: StockMovement) -> str:
+        return _signed_quantity(obj.store_product, obj.on_hand_delta)
+
+    @admin.display(description="reserved", ordering="reserved_delta")
+    def reserved_change(self, obj: StockMovement) -> str:
+        return _signed_quantity(obj.store_product, obj.reserved_delta)
+
+    @admin.display(description="unit price", ordering="unit_price")
+    def unit_price_shown(self, obj: StockMovement) -> str:
+        return _price(obj.store_product, obj.unit_price)
 
 
 # --- Stores and staff ---------------------------------------------------------
@@ -468,17 +563,22 @@ class ReadOnlyStoreInline(admin.TabularInline):
         return False
 
 
-class OpenLotInline(ReadOnlyStoreInline):
+class OpenLotInline(LedgerQuantities, ReadOnlyStoreInline):
     """The lots still on the shelf, oldest first (read-only)."""
 
     model = StockLot
     verbose_name_plural = "lots on the shelf"
-    fields = ("best_before", "received_at", "quantity_received", "quantity_left")
+    fields = ("best_before", "received_at", "received", "left")
     readonly_fields = fields
     ordering = ("best_before", "pk")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(quantity_left__gt=0)
+        return (
+            super()
+            .get_queryset(request)
+            .filter(quantity_left__gt=0)
+            .select_related("store_product__product")
+        )
 
 
 @admin.register(StoreProduct)
@@ -490,13 +590,16 @@ class StoreProductAdmin(StoreScopedAdmin):
         "sku",
         "name",
         "zone_code",
-        "shelf_price",
-        "on_hand",
-        "reserved",
+        "shelf_price_shown",
+        "on_hand_shown",
+        "reserved_shown",
         "online_available",
         "is_active",
         "stock_links",
+        "price_links",
     )
+    # The SKU opens the row too: it names the row where the store code does not.
+    list_display_links = ("store_code", "sku")
     list_select_related = ("store", "product", "zone")
     list_filter = (
         StoreFilter,
@@ -512,9 +615,9 @@ class StoreProductAdmin(StoreScopedAdmin):
     actions = ("print_shelf_labels",)
     change_form_template = "admin/inventory/storeproduct/change_form.html"
     stock_fields = (
-        "shelf_price",
-        "on_hand",
-        "reserved",
+        "shelf_price_shown",
+        "on_hand_shown",
+        "reserved_shown",
         "online_available",
         "created_at",
         "updated_at",
@@ -522,13 +625,13 @@ class StoreProductAdmin(StoreScopedAdmin):
     fieldsets = (
         (None, {"fields": ("store", "product", "is_active")}),
         ("Shelf", {"fields": ("zone", "shelf_location")}),
-        ("Money", {"fields": ("list_price", "unit_cost", "shelf_price")}),
+        ("Money", {"fields": ("list_price", "unit_cost", "shelf_price_shown")}),
         (
             "Stock",
             {
                 "fields": (
-                    "on_hand",
-                    "reserved",
+                    "on_hand_shown",
+                    "reserved_shown",
                     "online_buffer",
                     "online_available",
                     "created_at",
@@ -603,9 +706,34 @@ class StoreProductAdmin(StoreScopedAdmin):
     def zone_code(self, obj: StoreProduct) -> str:
         return obj.zone.code if obj.zone else "-"
 
+    @admin.display(description="shelf price", ordering="shelf_price")
+    def shelf_price_shown(self, obj: StoreProduct) -> str:
+        return _price(obj, obj.shelf_price)
+
+    @admin.display(description="on hand", ordering="on_hand")
+    def on_hand_shown(self, obj: StoreProduct) -> str:
+        return _quantity(obj, obj.on_hand)
+
+    @admin.display(description="reserved", ordering="reserved")
+    def reserved_shown(self, obj: StoreProduct) -> str:
+        return _quantity(obj, obj.reserved)
+
     @admin.display(description="online available")
-    def online_available(self, obj: StoreProduct):
-        return obj.available_online
+    def online_available(self, obj: StoreProduct) -> str:
+        return _quantity(obj, obj.available_online)
+
+    @admin.display(description="price")
+    def price_links(self, obj: StoreProduct) -> str:
+        links = price_links_of(obj)
+        return format_html_join(" | ", '<a href="{}">{}</a>', links) if links else "-"
+
+    def render_change_form(
+        self, request, context, add=False, change=False, form_url="", obj=None
+    ):
+        """The store product's page, with links to its price preview and chart."""
+        if obj is not None and obj.pk:
+            context["price_links"] = price_links_of(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="stock")
     def stock_links(self, obj: StoreProduct) -> str:
@@ -675,6 +803,13 @@ class StoreProductAdmin(StoreScopedAdmin):
             "opts": self.opts,
             "original": store_product,
             "store_product": store_product,
+            "counts": {
+                "on_hand": _quantity(store_product, store_product.on_hand),
+                "reserved": _quantity(store_product, store_product.reserved),
+                "available_online": _quantity(
+                    store_product, store_product.available_online
+                ),
+            },
             "form": form,
             "action": action,
             "has_view_permission": True,
@@ -688,10 +823,15 @@ class StoreProductAdmin(StoreScopedAdmin):
         action: StockAction, sp: StoreProduct, movement: StockMovement | None
     ) -> str:
         if movement is None:
-            return f"{sp}: the count matches ({sp.on_hand}); nothing to record."
+            return (
+                f"{sp}: the count matches ({_quantity(sp, sp.on_hand)}); "
+                "nothing to record."
+            )
         return (
-            f"{action.title} for {sp}: on hand {movement.on_hand_delta:+} "
-            f"(now {sp.on_hand}, reserved {sp.reserved})."
+            f"{action.title} for {sp}: on hand "
+            f"{_signed_quantity(sp, movement.on_hand_delta)} "
+            f"(now {_quantity(sp, sp.on_hand)}, "
+            f"reserved {_quantity(sp, sp.reserved)})."
         )
 
     # --- Label sheet ----------------------------------------------------------
@@ -755,44 +895,64 @@ class LedgerAdmin(StoreScopedAdmin):
 
 
 @admin.register(StockLot)
-class StockLotAdmin(LedgerAdmin):
+class StockLotAdmin(LedgerQuantities, LedgerAdmin):
     list_display = (
         "store_product",
         "best_before",
         "received_at",
-        "quantity_received",
-        "quantity_left",
+        "received",
+        "left",
         "reference",
     )
+    fields = (
+        "store_product",
+        "best_before",
+        "received_at",
+        "received",
+        "left",
+        "reference",
+        "created_at",
+    )
+    readonly_fields = fields
     list_filter = (LedgerStoreFilter, OpenLotFilter, "best_before")
     search_fields = ("store_product__product__sku", "reference")
     date_hierarchy = "best_before"
 
 
 @admin.register(Reservation)
-class ReservationAdmin(LedgerAdmin):
+class ReservationAdmin(LedgerQuantities, LedgerAdmin):
     list_display = (
         "reference",
         "store_product",
-        "quantity",
-        "quantity_picked",
+        "reserved_quantity",
+        "picked",
         "state",
         "reserved_until",
         "created_at",
     )
+    fields = (
+        "reference",
+        "store_product",
+        "reserved_quantity",
+        "picked",
+        "state",
+        "reserved_until",
+        "created_at",
+    )
+    readonly_fields = fields
     list_filter = (LedgerStoreFilter, "state", "reserved_until")
     search_fields = ("reference", "store_product__product__sku")
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(LedgerAdmin):
+class StockMovementAdmin(LedgerQuantities, LedgerAdmin):
     list_display = (
         "created_at",
         "store_product",
         "kind",
-        "on_hand_delta",
-        "reserved_delta",
-        "unit_price",
+        "on_hand_change",
+        "reserved_change",
+        "unit_price_shown",
         "reference",
         "reason",
         "actor",
@@ -802,6 +962,20 @@ class StockMovementAdmin(LedgerAdmin):
         "store_product__product",
         "actor",
     )
+    fields = (
+        "created_at",
+        "store_product",
+        "kind",
+        "on_hand_change",
+        "reserved_change",
+        "unit_price_shown",
+        "reference",
+        "reason",
+        "actor",
+        "reservation",
+        "request_id",
+    )
+    readonly_fields = fields
     list_filter = (LedgerStoreFilter, "kind", "created_at")
     search_fields = ("store_product__product__sku", "reference", "reason")
     date_hierarchy = "created_at"
@@ -819,13 +993,19 @@ class ReconcileDriftInline(ReadOnlyStoreInline):
     verbose_name_plural = "drift found"
     fields = (
         "store_product",
-        "on_hand_expected",
-        "on_hand_actual",
-        "reserved_expected",
-        "reserved_held",
-        "reserved_actual",
+        "on_hand_expected_shown",
+        "on_hand_actual_shown",
+        "reserved_expected_shown",
+        "reserved_held_shown",
+        "reserved_actual_shown",
     )
     readonly_fields = fields
+
+    on_hand_expected_shown = _quantity_column("on_hand_expected", "on hand expected")
+    on_hand_actual_shown = _quantity_column("on_hand_actual", "on hand actual")
+    reserved_expected_shown = _quantity_column("reserved_expected", "reserved expected")
+    reserved_held_shown = _quantity_column("reserved_held", "reserved held")
+    reserved_actual_shown = _quantity_column("reserved_actual", "reserved actual")
 
     def get_queryset(self, request):
         return (

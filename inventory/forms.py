@@ -12,8 +12,8 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from hema.errors import ApplicationError
-from inventory import services
-from inventory.models import StoreProduct, StoreStaff
+from inventory import display, services
+from inventory.models import SaleUnit, StoreProduct, StoreStaff
 from inventory.services import STORE_PRODUCT_SETTINGS
 
 
@@ -79,6 +79,29 @@ class StoreProductAdminForm(forms.ModelForm):
             "product",
             *STORE_PRODUCT_SETTINGS,
         )
+
+    def __init__(self, *args, **kwargs) -> None:
+        """Label the money and quantity inputs with what they are in: the
+        store's currency per sale unit, pieces or kilograms."""
+        super().__init__(*args, **kwargs)
+        instance = self.instance
+        if instance.store_id and instance.product_id:
+            unit = instance.product.sale_unit
+            per = f"{instance.store.currency} {display.unit_suffix(unit)}"
+            amount = "kg" if unit == SaleUnit.KILOGRAM else "pieces"
+        else:
+            per, amount = "store currency per sale unit", "pieces or kg"
+        for name, text in (
+            ("list_price", f"List price ({per})"),
+            ("unit_cost", f"Unit cost ({per})"),
+            ("online_buffer", f"Online buffer ({amount})"),
+        ):
+            if name in self.fields:
+                self.fields[name].label = text
+        zone = self.fields.get("zone")
+        if zone is not None and instance.store_id:
+            # A zone is one store's: offer only this store product's own.
+            zone.queryset = zone.queryset.filter(store_id=instance.store_id)
 
     def clean(self) -> dict:
         data = super().clean()

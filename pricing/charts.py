@@ -7,7 +7,7 @@ the history and the preview draw steps, not slopes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from django.utils.html import escape
@@ -23,14 +23,15 @@ def step_chart_svg(
     width: int = 760,
     height: int = 220,
     title: str = "",
+    value_label: Callable[[Decimal], str] = str,
 ) -> SafeString:
     """An SVG step chart of ``points`` (time, price) between ``start`` and ``end``.
 
     ``points`` must be in time order; the first should be at or before
     ``start`` (the price in force then). Day boundaries are marked in ``tz``.
+    ``value_label`` writes the axis' prices (``CNY 12.80 / kg``); the left
+    margin widens to fit them.
     """
-    pad_left, pad_right, pad_top, pad_bottom = 56, 12, 16, 28
-    inner_w, inner_h = width - pad_left - pad_right, height - pad_top - pad_bottom
     if not points:
         return mark_safe(  # noqa: S308 (only numbers and escaped text)
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="40">'
@@ -40,6 +41,10 @@ def step_chart_svg(
     low, high = min(prices), max(prices)
     if low == high:
         low, high = low - 1, high + 1
+    high_label, low_label = value_label(high), value_label(low)
+    label_width = 8 + 6 * max(len(high_label), len(low_label))
+    pad_left, pad_right, pad_top, pad_bottom = max(56, label_width), 12, 16, 28
+    inner_w, inner_h = width - pad_left - pad_right, height - pad_top - pad_bottom
     span = float(high - low)
     total = (end - start).total_seconds() or 1.0
 
@@ -76,8 +81,9 @@ def step_chart_svg(
         )
         local_day += dt.timedelta(days=1)
     labels = (
-        f'<text x="4" y="{pad_top + 10}" font-size="11">{high}</text>'
-        f'<text x="4" y="{pad_top + inner_h}" font-size="11">{low}</text>'
+        f'<text x="4" y="{pad_top + 10}" font-size="11">{escape(high_label)}</text>'
+        f'<text x="4" y="{pad_top + inner_h}" font-size="11">'
+        f"{escape(low_label)}</text>"
     )
     svg = (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '

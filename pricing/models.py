@@ -129,7 +129,7 @@ class StorePriceSettings(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"price settings of store {self.store_id}"
+        return f"price settings of {self.store.code}"
 
 
 class Scope(models.TextChoices):
@@ -220,7 +220,7 @@ class PriceRule(ScopedModel):
 
     def __str__(self) -> str:
         label = f" {self.name}" if self.name else ""
-        return f"rule{label} ({self.scope_label()}) of store {self.store_id}"
+        return f"rule{label} ({self.scope_label()}) of {self.store.code}"
 
 
 class WeekdayFactor(models.Model):
@@ -338,7 +338,7 @@ class PriceExemption(ScopedModel):
         constraints = _scope_constraints("price_exemption", unique=True)
 
     def __str__(self) -> str:
-        return f"exemption ({self.scope_label()}) of store {self.store_id}"
+        return f"exemption ({self.scope_label()}) of {self.store.code}"
 
 
 class MarkdownFloor(TimeStampedModel):
@@ -367,7 +367,7 @@ class MarkdownFloor(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"markdown floor {self.floor} for {self.category} in {self.store_id}"
+        return f"markdown floor {self.floor} for {self.category} in {self.store.code}"
 
 
 class RunTrigger(models.TextChoices):
@@ -423,7 +423,8 @@ class RepricingRun(TimeStampedModel):
         indexes = [models.Index(fields=["store", "state", "started_at"])]
 
     def __str__(self) -> str:
-        return f"{self.trigger} run of store {self.store_id} at {self.started_at}"
+        local = timezone.localtime(self.started_at, self.store.tz)
+        return f"{self.trigger} run of {self.store.code} at {local:%Y-%m-%d %H:%M}"
 
     @property
     def duration_ms(self) -> int | None:
@@ -477,9 +478,10 @@ class PriceChange(models.Model):
         ]
 
     def __str__(self) -> str:
+        local = timezone.localtime(self.changed_at, self.store.tz)
         return (
-            f"{self.store_product_id}: {self.old_price} → {self.new_price} "
-            f"at {self.changed_at:%Y-%m-%d %H:%M}"
+            f"{self.store_product}: {self.old_price} → {self.new_price} "
+            f"at {local:%Y-%m-%d %H:%M}"
         )
 
 
@@ -526,4 +528,4 @@ class MarkdownStep(models.Model):
         indexes = [models.Index(fields=["store", "trading_day"])]
 
     def __str__(self) -> str:
-        return f"{self.store_product_id} {self.percent}% off on {self.trading_day}"
+        return f"{self.store_product} {self.percent}% off on {self.trading_day}"

@@ -441,8 +441,10 @@ def test_zone_must_belong_to_the_store_products_store(super_client, shop):
         },
     )
 
+    # The page offers only the store's own zones; one posted from another store
+    # is refused on the zone field.
     assert response.status_code == 200
-    assert "Zone PROD belongs to another store." in response.content.decode()
+    assert "zone" in response.context["adminform"].form.errors
     sp.refresh_from_db()
     assert sp.zone.store.code == "SH01"
 
@@ -606,7 +608,7 @@ def test_stock_screens_show_a_form(manager_client, shop, slug):
     response = manager_client.get(stock_url(shop[("SH01", "APL")], slug))
 
     assert response.status_code == 200
-    assert b'id="stock-on-hand">10.000<' in response.content
+    assert b'id="stock-on-hand">10<' in response.content
 
 
 def test_receive_goods(manager_client, manager, shop):
@@ -635,7 +637,7 @@ def test_receive_goods(manager_client, manager, shop):
     )
     lot = StockLot.objects.filter(store_product=sp).latest("pk")
     assert (lot.best_before, lot.quantity_left) == (dt.date(2030, 1, 31), D("2.500"))
-    assert "Receive goods for SH01/SAL001: on hand +2.500 (now 12.500" in (
+    assert "Receive goods for SH01/SAL001: on hand +2.500 kg (now 12.500 kg" in (
         response.content.decode()
     )
     assert LogEntry.objects.filter(object_id=str(sp.pk)).count() == 1
@@ -670,7 +672,7 @@ def test_count_correction_that_matches_records_nothing(manager_client, shop):
         follow=True,
     )
 
-    assert "the count matches (10.000); nothing to record" in response.content.decode()
+    assert "the count matches (10); nothing to record" in response.content.decode()
     assert ledger(sp) == before
 
 
