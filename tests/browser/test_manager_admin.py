@@ -138,14 +138,22 @@ def test_manager_opens_every_screen_and_refunds_a_line(page, shot, demo_store):
     page.locator("#result_list tbody tr a").first.click()
     shot(page, "price rule")
 
-    page.goto(
-        f"/admin/pricing/pricerule/preview/?store=SH01&sku={sp.product.sku.lower()}"
-    )
-    assert page.locator("svg").count() > 0
-    shot(page, "price preview")
+    # The preview, typed by hand in lower case, and both linked from the store product.
+    page.goto("/admin/pricing/pricerule/preview/")
+    page.get_by_label("Store code").fill("sh01")
+    page.get_by_label("SKU").fill(sp.product.sku.lower())
+    page.get_by_role("button", name="Preview").click()
+    assert page.locator("svg path").count() > 0  # the chart is drawn
+    shot(page, "price preview typed in lower case")
 
-    page.goto(f"/admin/pricing/pricechange/product/{sp.pk}/")
-    assert page.locator("svg").count() > 0
+    page.goto(f"/admin/inventory/storeproduct/{sp.pk}/change/")
+    page.locator(".object-tools").get_by_role("link", name="Price preview").click()
+    page.wait_for_url(re.compile(r"/admin/pricing/pricerule/preview/"))
+    assert page.locator("svg path").count() > 0  # the chart is drawn
+    shot(page, "price preview")
+    page.get_by_role("link", name="Price chart").first.click()
+    page.wait_for_url(re.compile(rf"/admin/pricing/pricechange/product/{sp.pk}/"))
+    assert page.locator("svg path").count() > 0  # the chart is drawn
     shot(page, "price chart")
 
     # The label sheet: select two store products and print.
