@@ -402,8 +402,11 @@ def test_unknown_channel_is_refused(store, shopper):
         400,
         {
             "error": "invalid_input",
-            "message": "Invalid input.",
-            "extra": {"fields": {"channel": ['"fax" is not a valid choice.']}},
+            "message": 'channel: "fax" is not a valid choice.',
+            "extra": {
+                "field": "channel",
+                "fields": {"channel": ['"fax" is not a valid choice.']},
+            },
         },
     )
     assert snapshot() == before
