@@ -1,5 +1,6 @@
 from decimal import Decimal, InvalidOperation
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from inventory.models import Store
@@ -35,7 +36,22 @@ class LocationQuery(serializers.Serializer):
     lng = CoordinateField(limit=180)
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$",
+        "example": "07:00:00",
+        "description": "A wall-clock time in the store's time zone (no offset).",
+    }
+)
+class LocalTimeField(serializers.TimeField):
+    """A store's opening hour: local, so it carries no UTC offset, and OpenAPI's
+    ``format: time`` (RFC 3339, offset required) would be a lie."""
+
+
 class StoreSerializer(serializers.ModelSerializer):
+    opens_at = LocalTimeField(read_only=True)
+    closes_at = LocalTimeField(read_only=True)
     distance_km = serializers.DecimalField(
         max_digits=8,
         decimal_places=3,
@@ -120,11 +136,3 @@ def scan_result(read: ScanRead) -> dict:
         },
         "shelf_location": read.shelf_location,
     }
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The one error shape of the API."""
-
-    error = serializers.CharField()
-    message = serializers.CharField()
-    extra = serializers.DictField()
