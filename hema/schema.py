@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.drainage import get_override
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
@@ -152,6 +153,15 @@ class AutoSchema(SpectacularAutoSchema):
         if "429" in responses:
             responses["429"]["headers"] = RETRY_AFTER
         return dict(sorted(responses.items()))
+
+    def _get_serializer_field_meta(self, field: Any, direction: Any) -> dict:
+        meta = super()._get_serializer_field_meta(field, direction)
+        # A field whose own schema sets its length (a new password's 8) keeps it
+        # over the "not blank" minLength 1 added for every required string.
+        annotation = get_override(field, "field")
+        if isinstance(annotation, dict) and "minLength" in annotation:
+            meta.pop("minLength", None)
+        return meta
 
     def _map_basic_serializer(self, serializer: Any, direction: Any) -> dict:
         schema = super()._map_basic_serializer(serializer, direction)

@@ -31,9 +31,41 @@ class CoordinateField(serializers.DecimalField):
         return super().validate_precision(rounded)
 
 
+# What the schema shows of a coordinate (a string, as DRF writes a decimal): the
+# range in a pattern, since ``minimum`` does not apply to strings.
+LATITUDE_PATTERN = r"^-?(90(\.0*)?|[1-8]?[0-9](\.[0-9]*)?)$"
+LONGITUDE_PATTERN = r"^-?(180(\.0*)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]*)?)$"
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": LATITUDE_PATTERN,
+        "description": "Degrees, -90 to 90 (rounded to 6 places).",
+    }
+)
+class LatitudeField(CoordinateField):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(limit=90, **kwargs)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": LONGITUDE_PATTERN,
+        "description": "Degrees, -180 to 180 (rounded to 6 places).",
+    }
+)
+class LongitudeField(CoordinateField):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(limit=180, **kwargs)
+
+
 class LocationQuery(serializers.Serializer):
-    lat = CoordinateField(limit=90)
-    lng = CoordinateField(limit=180)
+    lat = LatitudeField()
+    lng = LongitudeField()
 
 
 @extend_schema_field(

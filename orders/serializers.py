@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from hema.serializers import StrictInputSerializer
-from inventory.serializers import CoordinateField
+from inventory.serializers import LatitudeField, LongitudeField
 from orders.models import (
     Address,
     Cart,
@@ -75,10 +75,25 @@ class QuantityField(serializers.CharField):
 # --- Members ---------------------------------------------------------------------
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "writeOnly": True,
+        "minLength": 8,
+        "maxLength": 128,
+        "description": "At least 8 characters, not only digits, not a common "
+        "password (else 400 `signup_refused` naming `password`).",
+    }
+)
+class NewPasswordField(serializers.CharField):
+    """Django's password validators judge it (``signup_refused``); the schema
+    shows what it can of them."""
+
+
 class SignUpInput(serializers.Serializer):
     email = serializers.EmailField(required=False, allow_blank=True)
     phone = serializers.CharField(required=False, allow_blank=True, max_length=20)
-    password = serializers.CharField(write_only=True, max_length=128)
+    password = NewPasswordField(write_only=True, max_length=128)
     full_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
 
 
@@ -98,8 +113,8 @@ class ProfileOutput(serializers.Serializer):
 
 
 class AddressSerializer(serializers.ModelSerializer):
-    latitude = CoordinateField(limit=90)
-    longitude = CoordinateField(limit=180)
+    latitude = LatitudeField()
+    longitude = LongitudeField()
 
     class Meta:
         model = Address

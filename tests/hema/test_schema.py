@@ -249,6 +249,15 @@ def test_validators_are_in_the_schema(schema):
     assert not re.fullmatch(quantity["pattern"], "")
     assert not re.fullmatch(quantity["pattern"], "0")
     assert re.fullmatch(quantity["pattern"], "0.25")
+    # A coordinate's range, and what a new password must be.
+    address = components["AddressRequest"]["properties"]
+    assert not re.fullmatch(address["latitude"]["pattern"], "")
+    assert not re.fullmatch(address["latitude"]["pattern"], "90.5")
+    assert re.fullmatch(address["latitude"]["pattern"], "-31.2243")
+    assert re.fullmatch(address["longitude"]["pattern"], "121.4468")
+    assert not re.fullmatch(address["longitude"]["pattern"], "181")
+    password = components["SignUpInputRequest"]["properties"]["password"]
+    assert password["minLength"] == 8
     # Unknown fields on a new cart are refused.
     assert components["CartOpenInputRequest"]["additionalProperties"] is False
 
