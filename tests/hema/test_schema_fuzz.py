@@ -48,6 +48,7 @@ from tests.factories import (
     StoreProductFactory,
     UserFactory,
 )
+from tests.orders.conftest import top_up
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -99,8 +100,6 @@ def world() -> World:
     client = APIClient()
     token = _sign_up(client, "fuzz@hema.test")
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    from tests.orders.conftest import top_up
-
     top_up(client, "500.00")
     address = client.post(
         "/api/v1/me/addresses/",
