@@ -2,7 +2,8 @@
 
 Every error leaves the API as ``{"error": code, "message": text, "extra": {...}}``:
 domain errors with their own status, DRF's validation errors as 400 naming the
-fields, so clients handle one shape.
+first field at fault in ``extra.field`` (as domain errors do) and every field in
+``extra.fields``, so clients handle one shape. ``hema.schema`` documents it.
 """
 
 import logging

@@ -214,7 +214,13 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Hema API",
     "DESCRIPTION": "Fresh-food store and fulfillment center: stock, scan, orders, "
-    "prices and delivery.",
+    "prices and delivery.\n\n"
+    "**Sign in**: `POST /api/v1/auth/login/` (or `signup/`) returns a token; send "
+    "`Authorization: Token <token>` (the *Authorize* box takes `Token <token>`).\n\n"
+    "**Errors**: every 4xx answers the `Error` schema, "
+    '`{"error": code, "message": text, "extra": {...}}`; `extra.field` '
+    "names the input at fault, and on `invalid_input` `extra.fields` maps every "
+    "field at fault to its reasons. 429 says `Retry-After`.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
