@@ -70,17 +70,22 @@ class StoreListApi(generics.ListAPIView):
     @extend_schema(
         summary="List the open stores, or those that deliver to a place",
         parameters=[
+            # lat and lng go together: one object, sent as ?lat=..&lng=..
+            # (form style, exploded), whose two properties are both required.
             OpenApiParameter(
-                "lat",
-                {"type": "number", "minimum": -90, "maximum": 90},
-                description="Latitude in degrees; send `lat` and `lng` together "
-                "(one alone is a 400).",
-            ),
-            OpenApiParameter(
-                "lng",
-                {"type": "number", "minimum": -180, "maximum": 180},
-                description="Longitude in degrees; send `lat` and `lng` together "
-                "(one alone is a 400).",
+                "location",
+                {
+                    "type": "object",
+                    "properties": {
+                        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                        "lng": {"type": "number", "minimum": -180, "maximum": 180},
+                    },
+                    "required": ["lat", "lng"],
+                },
+                style="form",
+                explode=True,
+                description="Where to deliver: `lat` and `lng` in degrees, sent "
+                "together as `?lat=31.23&lng=121.47` (one alone is a 400).",
             ),
         ],
         responses={200: StoreSerializer(many=True), 400: BAD_INPUT},

@@ -227,13 +227,21 @@ def test_a_line_that_replaced_nothing_may_say_null(schema):
 def test_validators_are_in_the_schema(schema):
     components = schema["components"]["schemas"]
     stores = schema["paths"]["/api/v1/stores/"]["get"]
-    assert parameter(stores, "lat")["schema"] == {
+    # lat and lng travel together (?lat=..&lng=..): one exploded object whose
+    # two properties are both required, each with its range.
+    location = parameter(stores, "location")
+    assert (location["in"], location["style"], location["explode"]) == (
+        "query",
+        "form",
+        True,
+    )
+    assert location["schema"]["required"] == ["lat", "lng"]
+    assert location["schema"]["properties"]["lat"] == {
         "type": "number",
         "minimum": -90,
         "maximum": 90,
     }
-    assert parameter(stores, "lng")["schema"]["maximum"] == 180
-    assert "together" in parameter(stores, "lat")["description"]
+    assert location["schema"]["properties"]["lng"]["maximum"] == 180
     prices = schema["paths"]["/api/v1/stores/{store_code}/prices/"]["get"]
     assert parameter(prices, "limit")["schema"]["minimum"] == 1
     assert parameter(prices, "limit")["schema"]["maximum"] == 5000
