@@ -9,16 +9,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.tokens import token_revoke
+from hema.schema import error_response
 
 
 class LogOutApi(APIView):
     """Revoke the token this request was made with (or end the session)."""
 
     @extend_schema(
+        summary="Log out: revoke the token in use",
         request=None,
         responses={
             204: OpenApiResponse(description="Logged out: the token is revoked."),
-            401: OpenApiResponse(description="Not signed in."),
+            401: error_response("Not signed in (`not_authenticated`)."),
         },
     )
     def post(self, request: Request) -> Response:

@@ -2,7 +2,8 @@
 
 Every error leaves the API as ``{"error": code, "message": text, "extra": {...}}``:
 domain errors with their own status, DRF's validation errors as 400 naming the
-fields, so clients handle one shape.
+first field at fault in ``extra.field`` (as domain errors do) and every field in
+``extra.fields``, so clients handle one shape. ``hema.schema`` documents it.
 """
 
 import logging
@@ -32,6 +33,30 @@ def error_body(code: str, message: str, extra: dict[str, Any] | None = None) -> 
     return {"error": code, "message": message, "extra": extra or {}}
 
 
+def invalid_input_body(errors: dict[str, Any]) -> dict:
+    """A validation refusal: ``extra.field`` names the first field at fault (as
+    every other 4xx names its field), ``extra.fields`` maps every field to its
+    reasons, so a client shows the first and a form can mark them all."""
+    field = next(iter(errors), "non_field_errors")
+    reasons = errors.get(field)
+    first = _first_reason(reasons)
+    message = f"{field}: {first}" if first else "Invalid input."
+    return error_body("invalid_input", message, {"field": field, "fields": errors})
+
+
+def _first_reason(reasons: Any) -> str:
+    """The first message in a DRF error tree (a list, a dict, nested)."""
+    if isinstance(reasons, dict):
+        reasons = list(reasons.values())
+    if isinstance(reasons, list | tuple):
+        for reason in reasons:
+            found = _first_reason(reason)
+            if found:
+                return found
+        return ""
+    return str(reasons) if reasons else ""
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApplicationError):
         response = Response(
@@ -48,10 +73,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             if hasattr(exc, "error_dict")
             else {"non_field_errors": exc.messages}
         )
-        return Response(
-            error_body("invalid_input", "Invalid input.", {"fields": fields}),
-            status=status.HTTP_400_BAD_REQUEST,
-        )
+        return Response(invalid_input_body(fields), status=status.HTTP_400_BAD_REQUEST)
     # Django's own refusals become DRF's, so they get the shape below as well.
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -66,9 +88,7 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             if isinstance(exc.detail, dict)
             else {"non_field_errors": exc.detail}
         )
-        response.data = error_body(
-            "invalid_input", "Invalid input.", {"fields": detail}
-        )
+        response.data = invalid_input_body(detail)
     elif isinstance(exc, exceptions.APIException):
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else "error"

@@ -10,10 +10,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from hema.schema import ErrorSerializer
 from inventory import qr, selectors
 from inventory.errors import InvalidScanCode
 from inventory.serializers import (
-    ErrorSerializer,
     LocationQuery,
     ScanResultSerializer,
     StoreSerializer,
@@ -21,7 +21,10 @@ from inventory.serializers import (
 )
 
 BAD_INPUT = OpenApiResponse(
-    ErrorSerializer, description="A parameter is missing or out of range."
+    ErrorSerializer,
+    description="A parameter is missing or out of range: `lat` without `lng` "
+    "(or the reverse), a coordinate outside its range, a bad page "
+    "(`invalid_input`, `extra.field` names it).",
 )
 NOT_FOUND = OpenApiResponse(
     ErrorSerializer,
@@ -64,9 +67,25 @@ class StoreListApi(generics.ListAPIView):
     serializer_class = StoreSerializer
 
     @extend_schema(
+        summary="List the open stores, or those that deliver to a place",
         parameters=[
-            OpenApiParameter("lat", OpenApiTypes.DECIMAL, description="Latitude"),
-            OpenApiParameter("lng", OpenApiTypes.DECIMAL, description="Longitude"),
+            # lat and lng go together: one object, sent as ?lat=..&lng=..
+            # (form style, exploded), whose two properties are both required.
+            OpenApiParameter(
+                "location",
+                {
+                    "type": "object",
+                    "properties": {
+                        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                        "lng": {"type": "number", "minimum": -180, "maximum": 180},
+                    },
+                    "required": ["lat", "lng"],
+                },
+                style="form",
+                explode=True,
+                description="Where to deliver: `lat` and `lng` in degrees, sent "
+                "together as `?lat=31.23&lng=121.47` (one alone is a 400).",
+            ),
         ],
         responses={200: StoreSerializer(many=True), 400: BAD_INPUT},
     )
@@ -89,7 +108,9 @@ class StoreDetailApi(generics.RetrieveAPIView):
     permission_classes = (AllowAny,)
     serializer_class = StoreSerializer
 
-    @extend_schema(responses={200: StoreSerializer, 404: STORE_NOT_FOUND})
+    @extend_schema(
+        summary="Read one store", responses={200: StoreSerializer, 404: STORE_NOT_FOUND}
+    )
     def get(self, request: Request, store_code: str) -> Response:
         store = selectors.store_get(code=store_code)
         return Response(StoreSerializer(store).data)
@@ -101,6 +122,7 @@ class ScanApi(APIView):
     permission_classes = (AllowAny,)
 
     @extend_schema(
+        summary="Read a scanned shelf code: price now, stock, origin, freshness",
         responses={200: ScanResultSerializer, 400: BAD_CODE, 404: NOT_FOUND},
         description="`code` is the QR payload (a URL ending in /q/<store>/<sku>, "
         "optionally percent-encoded) or a bare SKU. `price` is the shelf price now.",
@@ -119,6 +141,7 @@ class ProductQrApi(APIView):
 
     @extend_schema(
         operation_id="v1_stores_products_qr_retrieve",
+        summary="A product's shelf QR code as PNG or SVG",
         parameters=[
             OpenApiParameter(
                 "fmt",

@@ -9,10 +9,11 @@ from django.core.exceptions import ValidationError
 from django.db.models import DecimalField, ExpressionWrapper, F, Q, QuerySet, Value
 from django.db.models.functions import Greatest
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers
 from rest_framework.permissions import AllowAny
 
+from hema.schema import error_response
 from inventory.models import StoreProduct
 from inventory.selectors import store_get
 
@@ -121,8 +122,19 @@ class CatalogueItemSerializer(serializers.ModelSerializer):
         )
 
 
-@extend_schema(
-    description="The store's products for the app, with online availability."
+@extend_schema_view(
+    get=extend_schema(
+        summary="Browse a store's catalogue with online availability",
+        description="The store's products for the app, with online availability.",
+        responses={
+            200: CatalogueItemSerializer(many=True),
+            400: error_response(
+                "A filter or page parameter that cannot be read "
+                "(`invalid_input`, `extra.field` names it)."
+            ),
+            404: error_response("Unknown or closed store (`store_not_found`)."),
+        },
+    )
 )
 class CatalogueApi(generics.ListAPIView):
     permission_classes = (AllowAny,)

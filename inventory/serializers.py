@@ -1,5 +1,6 @@
 from decimal import Decimal, InvalidOperation
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from inventory.models import Store
@@ -30,12 +31,59 @@ class CoordinateField(serializers.DecimalField):
         return super().validate_precision(rounded)
 
 
+# What the schema shows of a coordinate (a string, as DRF writes a decimal): the
+# range in a pattern, since ``minimum`` does not apply to strings.
+LATITUDE_PATTERN = r"^-?(90(\.0*)?|[1-8]?[0-9](\.[0-9]*)?)$"
+LONGITUDE_PATTERN = r"^-?(180(\.0*)?|(1[0-7][0-9]|[1-9]?[0-9])(\.[0-9]*)?)$"
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": LATITUDE_PATTERN,
+        "description": "Degrees, -90 to 90 (rounded to 6 places).",
+    }
+)
+class LatitudeField(CoordinateField):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(limit=90, **kwargs)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "decimal",
+        "pattern": LONGITUDE_PATTERN,
+        "description": "Degrees, -180 to 180 (rounded to 6 places).",
+    }
+)
+class LongitudeField(CoordinateField):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(limit=180, **kwargs)
+
+
 class LocationQuery(serializers.Serializer):
-    lat = CoordinateField(limit=90)
-    lng = CoordinateField(limit=180)
+    lat = LatitudeField()
+    lng = LongitudeField()
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$",
+        "example": "07:00:00",
+        "description": "A wall-clock time in the store's time zone (no offset).",
+    }
+)
+class LocalTimeField(serializers.TimeField):
+    """A store's opening hour: local, so it carries no UTC offset, and OpenAPI's
+    ``format: time`` (RFC 3339, offset required) would be a lie."""
 
 
 class StoreSerializer(serializers.ModelSerializer):
+    opens_at = LocalTimeField(read_only=True)
+    closes_at = LocalTimeField(read_only=True)
     distance_km = serializers.DecimalField(
         max_digits=8,
         decimal_places=3,
@@ -126,11 +174,3 @@ def scan_result(read: ScanRead) -> dict:
         },
         "shelf_location": read.shelf_location,
     }
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The one error shape of the API."""
-
-    error = serializers.CharField()
-    message = serializers.CharField()
-    extra = serializers.DictField()

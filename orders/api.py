@@ -16,15 +16,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from hema.schema import ErrorSerializer
 from inventory.errors import StoreNotFound
 from inventory.models import StaffRole, StoreStaff
 from inventory.qr import parse_store_code
 from inventory.selectors import store_get
-from inventory.serializers import ErrorSerializer
 from orders import carts, checkout, lifecycle, members, payments, refunds, selectors
 from orders.domain_keys import domain_key
 from orders.errors import InvalidCartOperation, OrderNotFound
-from orders.idempotency import HEADER, idempotent
+from orders.idempotency import HEADER, MAX_KEY_LENGTH, idempotent
 from orders.models import Address, CartLine, Member, Order
 from orders.serializers import (
     AddressSerializer,
@@ -48,6 +48,7 @@ from orders.serializers import (
     TokenOutput,
     TopUpInput,
     WalletOutput,
+    WebhookEventInput,
     WebhookOutput,
 )
 from orders.wallet import wallet_for
@@ -59,11 +60,11 @@ def _error(description: str) -> OpenApiResponse:
 
 IDEMPOTENCY = OpenApiParameter(
     HEADER,
-    str,
+    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
     OpenApiParameter.HEADER,
     required=True,
-    description="Unique per attempted action; a retry with the same key and body "
-    "replays the first response.",
+    description="Unique per attempted action (1-255 characters); a retry with the "
+    "same key and body replays the first response.",
 )
 SIGNED_IN = {401: _error("Not signed in: send Authorization: Token <token>.")}
 IDEMPOTENCY_ERRORS = {
@@ -113,7 +114,15 @@ class SignUpApi(APIView):
     permission_classes = (AllowAny,)
 
     @extend_schema(
-        request=SignUpInput, responses={201: TokenOutput, 400: _error("Refused")}
+        summary="Sign up as a member and get an API token",
+        request=SignUpInput,
+        responses={
+            201: TokenOutput,
+            400: _error(
+                "Bad input, or the e-mail or phone is taken (`invalid_input`, "
+                "`signup_refused`; `extra.field` names the field)."
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         data = SignUpInput(data=request.data)
@@ -126,7 +135,15 @@ class LogInApi(APIView):
     permission_classes = (AllowAny,)
 
     @extend_schema(
-        request=LogInInput, responses={200: TokenOutput, 400: _error("Refused")}
+        summary="Log in with e-mail or phone and get an API token",
+        request=LogInInput,
+        responses={
+            200: TokenOutput,
+            400: _error(
+                "Bad input, or a wrong login or password (`invalid_input`, "
+                "`login_refused`)."
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         data = LogInInput(data=request.data)
@@ -136,15 +153,21 @@ class LogInApi(APIView):
 
 
 class ProfileApi(APIView):
-    @extend_schema(responses={200: ProfileOutput, **SIGNED_IN})
+    @extend_schema(
+        summary="Read the signed-in member", responses={200: ProfileOutput, **SIGNED_IN}
+    )
     def get(self, request: Request) -> Response:
         return Response(ProfileOutput(_member(request)).data)
 
 
 @extend_schema_view(
-    get=extend_schema(responses={200: AddressSerializer(many=True), **SIGNED_IN}),
+    get=extend_schema(
+        summary="List the member's delivery addresses",
+        responses={200: AddressSerializer(many=True), **SIGNED_IN},
+    ),
     post=extend_schema(
-        responses={201: AddressSerializer, 400: _error("Bad input"), **SIGNED_IN}
+        summary="Add a delivery address",
+        responses={201: AddressSerializer, 400: _error("Bad input"), **SIGNED_IN},
     ),
 )
 class AddressListApi(generics.ListCreateAPIView):
@@ -163,7 +186,10 @@ class AddressListApi(generics.ListCreateAPIView):
 
 
 class AddressDetailApi(APIView):
-    @extend_schema(responses={204: None, 404: _error("No such address"), **SIGNED_IN})
+    @extend_schema(
+        summary="Remove a delivery address",
+        responses={204: None, 404: _error("No such address"), **SIGNED_IN},
+    )
     def delete(self, request: Request, address_id: int) -> Response:
         members.address_remove(member=_member(request), address_id=address_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -173,7 +199,10 @@ class AddressDetailApi(APIView):
 
 
 class WalletApi(APIView):
-    @extend_schema(responses={200: WalletOutput, **SIGNED_IN})
+    @extend_schema(
+        summary="Read the wallet's balance and latest entries",
+        responses={200: WalletOutput, **SIGNED_IN},
+    )
     def get(self, request: Request) -> Response:
         wallet = wallet_for(_member(request))
         entries = wallet.entries.all()[:50]
@@ -190,6 +219,7 @@ class WalletApi(APIView):
 
 class TopUpApi(APIView):
     @extend_schema(
+        summary="Top up the wallet through a payment provider",
         request=TopUpInput,
         parameters=[IDEMPOTENCY],
         responses={201: PaymentOutput, **IDEMPOTENCY_ERRORS},
@@ -233,10 +263,14 @@ def _cart_data(cart) -> dict:
 
 class CartOpenApi(APIView):
     @extend_schema(
+        summary="Open a cart at a store, in store or in the app",
         request=CartOpenInput,
         responses={
             201: CartOutput,
-            400: _error("Bad input"),
+            400: _error(
+                "Bad input, or a field the cart does not take (`invalid_input`, "
+                "`extra.field` names the first, `extra.fields` all of them)."
+            ),
             404: _error("No such store"),
             **SIGNED_IN,
         },
@@ -257,12 +291,13 @@ class CartOpenApi(APIView):
 
 class CartDetailApi(APIView):
     @extend_schema(
+        summary="Read a cart and its lines",
         responses={
             200: CartOutput,
             404: _error("No such cart"),
             409: _error("Cart expired or already checked out"),
             **SIGNED_IN,
-        }
+        },
     )
     def get(self, request: Request, cart_uuid: str) -> Response:
         cart = carts.cart_get(member=_member(request), cart_uuid=cart_uuid)
@@ -271,6 +306,7 @@ class CartDetailApi(APIView):
 
 class CartLineAddApi(APIView):
     @extend_schema(
+        summary="Add a scanned or chosen product to a cart",
         request=CartLineInput,
         responses={
             201: CartLineOutput,
@@ -291,6 +327,7 @@ class CartLineAddApi(APIView):
 
 class CartLineDetailApi(APIView):
     @extend_schema(
+        summary="Change a cart line's quantity or substitution choice",
         request=CartLineUpdateInput,
         responses={
             200: CartLineOutput,
@@ -308,13 +345,14 @@ class CartLineDetailApi(APIView):
         return Response(CartLineOutput(line).data)
 
     @extend_schema(
+        summary="Remove a line from a cart",
         responses={
             204: None,
             400: _error("No such line in this cart"),
             404: _error("No such cart"),
             409: _error("Cart expired or already checked out"),
             **SIGNED_IN,
-        }
+        },
     )
     def delete(self, request: Request, cart_uuid: str, line_id: int) -> Response:
         cart = carts.cart_get(member=_member(request), cart_uuid=cart_uuid)
@@ -371,7 +409,10 @@ class CheckoutApi(_CartPaymentApi):
     """App checkout: reserve, promise and pay in one step."""
 
     @extend_schema(
-        request=CheckoutInput, parameters=[IDEMPOTENCY], responses=CHECKOUT_RESPONSES
+        summary="Check out an app cart: reserve, promise and pay",
+        request=CheckoutInput,
+        parameters=[IDEMPOTENCY],
+        responses=CHECKOUT_RESPONSES,
     )
     @idempotent
     def post(self, request: Request, cart_uuid: str) -> Response:
@@ -384,7 +425,10 @@ class InStorePayApi(_CartPaymentApi):
     checkout_service = staticmethod(checkout.checkout_in_store)
 
     @extend_schema(
-        request=CheckoutInput, parameters=[IDEMPOTENCY], responses=CHECKOUT_RESPONSES
+        summary="Pay an in-store cart: carry out or send home",
+        request=CheckoutInput,
+        parameters=[IDEMPOTENCY],
+        responses=CHECKOUT_RESPONSES,
     )
     @idempotent
     def post(self, request: Request, cart_uuid: str) -> Response:
@@ -407,11 +451,12 @@ def _own_order(request: Request, order_id: str) -> Order:
 
 @extend_schema_view(
     get=extend_schema(
+        summary="List the member's orders, newest first, both channels",
         responses={
             200: OrderSummaryOutput(many=True),
             400: _error("Bad filter"),
             **SIGNED_IN,
-        }
+        },
     )
 )
 class OrderListApi(generics.ListAPIView):
@@ -432,7 +477,8 @@ class OrderListApi(generics.ListAPIView):
 
 class OrderDetailApi(APIView):
     @extend_schema(
-        responses={200: OrderOutput, 404: _error("No such order"), **SIGNED_IN}
+        summary="Read an order: lines, timeline and refunds",
+        responses={200: OrderOutput, 404: _error("No such order"), **SIGNED_IN},
     )
     def get(self, request: Request, order_id: str) -> Response:
         return Response(OrderOutput(_own_order(request, order_id)).data)
@@ -440,6 +486,7 @@ class OrderDetailApi(APIView):
 
 class OrderPayApi(APIView):
     @extend_schema(
+        summary="Pay an order that is waiting for payment",
         request=OrderPayInput,
         parameters=[IDEMPOTENCY],
         responses={
@@ -464,6 +511,7 @@ class OrderPayApi(APIView):
 
 class OrderCancelApi(APIView):
     @extend_schema(
+        summary="Cancel an order before picking (refunds what was paid)",
         request=OrderCancelInput,
         parameters=[IDEMPOTENCY],
         responses={
@@ -490,6 +538,7 @@ class OrderRefundApi(APIView):
     """A store manager refunds part or all of a paid order, with a reason."""
 
     @extend_schema(
+        summary="Refund part or all of an order (store managers)",
         request=OrderRefundInput,
         parameters=[IDEMPOTENCY],
         responses={
@@ -535,7 +584,28 @@ class PaymentWebhookApi(APIView):
     throttle_classes = ()
 
     @extend_schema(
-        request=None, responses={200: WebhookOutput, 400: _error("Rejected")}
+        summary="Receive a payment provider's signed event",
+        description="The body is the provider's event, signed with the "
+        "provider's webhook secret in the `Hema-Signature` header; events are "
+        "deduplicated by `id`.",
+        request=WebhookEventInput,
+        parameters=[
+            OpenApiParameter(
+                "Hema-Signature",
+                {"type": "string", "pattern": r"^t=[0-9]+,v1=[0-9a-f]{64}$"},
+                OpenApiParameter.HEADER,
+                required=True,
+                description="`t=<unix time>,v1=<hex HMAC-SHA256 of "
+                '"<t>.<body>" with the webhook secret>`, at most 5 minutes old.',
+            )
+        ],
+        responses={
+            200: WebhookOutput,
+            400: _error(
+                "Unknown provider, a bad or stale signature, or an event that "
+                "names no known payment (`webhook_rejected`)."
+            ),
+        },
     )
     def post(self, request: Request, provider: str) -> Response:
         result = payments.webhook_handle(

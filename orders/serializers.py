@@ -6,7 +6,8 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from inventory.serializers import CoordinateField
+from hema.serializers import StrictInputSerializer
+from inventory.serializers import LatitudeField, LongitudeField
 from orders.models import (
     Address,
     Cart,
@@ -24,14 +25,75 @@ from orders.models import (
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
+# What an amount in a request may look like, said in the schema: a string (DRF's
+# DecimalField also reads a JSON number) of at least 0.01 with at most two
+# decimals; refunds up to ten integer digits, top-ups up to 100000.
+AMOUNT_PATTERN = r"^0*([1-9][0-9]{0,9}(\.[0-9]{0,2})?|\.(0[1-9]|[1-9][0-9]?))$"
+TOP_UP_PATTERN = (
+    r"^0*([1-9][0-9]{0,4}(\.[0-9]{0,2})?|100000(\.0{0,2})?|\.(0[1-9]|[1-9][0-9]?))$"
+)
+# A positive quantity with at most three decimals (kilograms to the gram).
+QUANTITY_PATTERN = (
+    r"^0*([1-9][0-9]{0,3}(\.[0-9]{0,3})?|\.(00[1-9]|0[1-9][0-9]?|[1-9][0-9]{0,2}))$"
+)
+
+
+def _amount_field(pattern: str, description: str) -> type[serializers.DecimalField]:
+    """A DecimalField whose schema shows its bounds (a string has no minimum)."""
+
+    @extend_schema_field(
+        {
+            "type": "string",
+            "format": "decimal",
+            "pattern": pattern,
+            "description": description,
+        }
+    )
+    class AmountField(serializers.DecimalField):
+        pass
+
+    return AmountField
+
+
+RefundAmountField = _amount_field(AMOUNT_PATTERN, "At least 0.01, two decimals.")
+TopUpAmountField = _amount_field(TOP_UP_PATTERN, "From 0.01 to 100000, two decimals.")
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": QUANTITY_PATTERN,
+        "maxLength": 32,
+        "description": "More than zero and less than 10000, at most three "
+        "decimals: pieces (whole numbers) or kilograms for weighed products.",
+    }
+)
+class QuantityField(serializers.CharField):
+    """A quantity as text; ``inventory.services.parse_quantity`` reads it."""
+
 
 # --- Members ---------------------------------------------------------------------
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "writeOnly": True,
+        "minLength": 8,
+        "maxLength": 128,
+        "description": "At least 8 characters, not only digits, not a common "
+        "password (else 400 `signup_refused` naming `password`).",
+    }
+)
+class NewPasswordField(serializers.CharField):
+    """Django's password validators judge it (``signup_refused``); the schema
+    shows what it can of them."""
 
 
 class SignUpInput(serializers.Serializer):
     email = serializers.EmailField(required=False, allow_blank=True)
     phone = serializers.CharField(required=False, allow_blank=True, max_length=20)
-    password = serializers.CharField(write_only=True, max_length=128)
+    password = NewPasswordField(write_only=True, max_length=128)
     full_name = serializers.CharField(required=False, allow_blank=True, max_length=150)
 
 
@@ -51,8 +113,8 @@ class ProfileOutput(serializers.Serializer):
 
 
 class AddressSerializer(serializers.ModelSerializer):
-    latitude = CoordinateField(limit=90)
-    longitude = CoordinateField(limit=180)
+    latitude = LatitudeField()
+    longitude = LongitudeField()
 
     class Meta:
         model = Address
@@ -76,7 +138,7 @@ class WalletOutput(serializers.Serializer):
 
 
 class TopUpInput(serializers.Serializer):
-    amount = serializers.DecimalField(
+    amount = TopUpAmountField(
         **MONEY, min_value=Decimal("0.01"), max_value=Decimal("100000")
     )
     payment_method = serializers.CharField(max_length=32)
@@ -115,7 +177,7 @@ class PaymentOutput(serializers.ModelSerializer):
 # --- Carts ------------------------------------------------------------------------
 
 
-class CartOpenInput(serializers.Serializer):
+class CartOpenInput(StrictInputSerializer):
     store = serializers.CharField(
         max_length=512,
         help_text="Store code, or the payload of the store's door QR code.",
@@ -128,7 +190,7 @@ class CartLineInput(serializers.Serializer):
         required=False, allow_blank=True, max_length=512, help_text="In store: scanned"
     )
     sku = serializers.CharField(required=False, allow_blank=True, max_length=64)
-    quantity = serializers.CharField(
+    quantity = QuantityField(
         max_length=32, help_text="Pieces, or kilograms for weighed products."
     )
     substitution = serializers.ChoiceField(
@@ -137,7 +199,7 @@ class CartLineInput(serializers.Serializer):
 
 
 class CartLineUpdateInput(serializers.Serializer):
-    quantity = serializers.CharField(max_length=32, required=False)
+    quantity = QuantityField(max_length=32, required=False)
     substitution = serializers.ChoiceField(
         choices=SubstitutionPreference.choices, required=False
     )
@@ -197,7 +259,11 @@ class CheckoutInput(serializers.Serializer):
 
 
 class OrderLineOutput(serializers.ModelSerializer):
-    substitute_for = serializers.PrimaryKeyRelatedField(read_only=True)
+    substitute_for = serializers.PrimaryKeyRelatedField(
+        read_only=True,
+        allow_null=True,
+        help_text="The line this one replaced after a shortage, else null.",
+    )
 
     class Meta:
         model = OrderLine
@@ -310,10 +376,25 @@ class OrderCancelInput(serializers.Serializer):
 
 
 class OrderRefundInput(serializers.Serializer):
-    amount = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"))
+    amount = RefundAmountField(**MONEY, min_value=Decimal("0.01"))
     reason = serializers.CharField(max_length=255)
     request_id = serializers.CharField(
         max_length=64, required=False, help_text=REQUEST_ID_HELP
+    )
+
+
+class WebhookEventInput(serializers.Serializer):
+    """A provider's event, as the schema documents it (the view reads the raw
+    body, whose bytes the signature covers)."""
+
+    id = serializers.CharField(help_text="The provider's event id (deduplicated).")
+    type = serializers.CharField(
+        help_text="`payment.succeeded`, `payment.failed`, `refund.succeeded` or "
+        "`refund.failed`; other types are ignored."
+    )
+    data = serializers.DictField(
+        help_text="`reference`: the payment's provider reference or the refund's "
+        "uuid; `refund_id` on `refund.failed`."
     )
 
 

@@ -10,18 +10,21 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from hema.schema import ErrorSerializer
 from inventory import selectors as inventory_selectors
-from inventory.serializers import ErrorSerializer
 from pricing import selectors
 from pricing.errors import InvalidPriceQuery
 from pricing.serializers import PriceFeedSerializer
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 5000
+MAX_OFFSET = 10_000_000
 
 
 def _parse_since(raw: str | None) -> dt.datetime | None:
-    if raw is None or raw == "":
+    """``since`` as a UTC time; None when absent. An empty ``since=`` is refused:
+    a controller that lost its ``as_of`` must not get the whole feed silently."""
+    if raw is None:
         return None
     try:
         since = parse_datetime(raw.strip().replace(" ", "+"))
@@ -51,14 +54,13 @@ def _parse_since(raw: str | None) -> dt.datetime | None:
 def _parse_int(
     raw: str | None, *, field: str, default: int, low: int, high: int
 ) -> int:
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
+    if not raw.isascii() or not raw.isdigit():
         raise InvalidPriceQuery(
             f"{field} must be a whole number.", {"field": field, "value": raw}
-        ) from None
+        )
+    value = int(raw)
     if not low <= value <= high:
         raise InvalidPriceQuery(
             f"{field} must be between {low} and {high}.",
@@ -78,15 +80,40 @@ class PriceFeedApi(APIView):
     permission_classes = (AllowAny,)
 
     @extend_schema(
+        summary="Shelf prices changed since a time, for shelf label controllers",
         parameters=[
-            OpenApiParameter("since", OpenApiTypes.DATETIME, required=False),
-            OpenApiParameter("limit", OpenApiTypes.INT, required=False),
-            OpenApiParameter("offset", OpenApiTypes.INT, required=False),
+            OpenApiParameter(
+                "since",
+                OpenApiTypes.DATETIME,
+                required=False,
+                description="Only prices changed at or after this time (with a "
+                "UTC offset): the `as_of` of the last answer. Absent: every "
+                "price.",
+            ),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                required=False,
+                description=f"Prices per page (default {DEFAULT_LIMIT}).",
+            ),
+            OpenApiParameter(
+                "offset",
+                {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+                required=False,
+                description="Prices to skip.",
+            ),
         ],
         responses={
             200: PriceFeedSerializer,
-            400: OpenApiResponse(ErrorSerializer, description="Bad parameter."),
-            404: OpenApiResponse(ErrorSerializer, description="Unknown store."),
+            400: OpenApiResponse(
+                ErrorSerializer,
+                description="A parameter out of range, or `since` not an ISO "
+                "8601 time with a UTC offset (`invalid_input`, "
+                "`extra.field` names it).",
+            ),
+            404: OpenApiResponse(
+                ErrorSerializer, description="Unknown store (`store_not_found`)."
+            ),
         },
     )
     def get(self, request: Request, store_code: str) -> Response:
@@ -103,7 +130,7 @@ class PriceFeedApi(APIView):
             field="offset",
             default=0,
             low=0,
-            high=10_000_000,
+            high=MAX_OFFSET,
         )
         store = inventory_selectors.store_get(code=store_code)
         as_of = selectors.feed_as_of(store=store)

@@ -178,6 +178,8 @@ def test_wrong_method_is_405(api_client, store):
 
 
 def test_invalid_fields_are_400_naming_each_field(signed_in):
+    """``extra.field`` names the first field at fault, as every other refusal
+    names its field; ``extra.fields`` lists them all."""
     response = signed_in.post(
         "/test-errors/private/", {"quantity": 0, "note": "too long"}, format="json"
     )
@@ -185,12 +187,13 @@ def test_invalid_fields_are_400_naming_each_field(signed_in):
     assert response.status_code == 400
     assert body(response) == {
         "error": "invalid_input",
-        "message": "Invalid input.",
+        "message": "quantity: Ensure this value is greater than or equal to 1.",
         "extra": {
+            "field": "quantity",
             "fields": {
                 "quantity": ["Ensure this value is greater than or equal to 1."],
                 "note": ["Ensure this field has no more than 5 characters."],
-            }
+            },
         },
     }
 
@@ -200,7 +203,8 @@ def test_missing_field_is_400(signed_in):
 
     assert response.status_code == 400
     assert body(response)["extra"] == {
-        "fields": {"quantity": ["This field is required."]}
+        "field": "quantity",
+        "fields": {"quantity": ["This field is required."]},
     }
 
 
@@ -265,8 +269,11 @@ def test_django_validation_error_is_400_naming_the_field(api_client):
     assert response.status_code == 400
     assert body(response) == {
         "error": "invalid_input",
-        "message": "Invalid input.",
-        "extra": {"fields": {"phone": ["Enter a valid phone number."]}},
+        "message": "phone: Enter a valid phone number.",
+        "extra": {
+            "field": "phone",
+            "fields": {"phone": ["Enter a valid phone number."]},
+        },
     }
 
 
@@ -274,7 +281,10 @@ def test_django_validation_error_without_a_field(api_client):
     response = api_client.get("/test-errors/raise/django-validation-plain/")
 
     assert response.status_code == 400
-    assert body(response)["extra"] == {"fields": {"non_field_errors": ["Bad value."]}}
+    assert body(response)["extra"] == {
+        "field": "non_field_errors",
+        "fields": {"non_field_errors": ["Bad value."]},
+    }
 
 
 def test_http404_and_django_permission_denied(api_client):

@@ -612,7 +612,10 @@ def test_a_refund_needs_a_reason(store, stocked, shopper, manager):
 
     assert (response.status_code, response.json()["extra"]) == (
         400,
-        {"fields": {"reason": ["This field may not be blank."]}},
+        {
+            "field": "reason",
+            "fields": {"reason": ["This field may not be blank."]},
+        },
     )
     assert refusal.value.extra == {"field": "reason"}
     assert snapshot() == before

@@ -135,8 +135,11 @@ def test_a_weak_password_is_refused(password, message):
             {"email": "not-an-address"},
             {
                 "error": "invalid_input",
-                "message": "Invalid input.",
-                "extra": {"fields": {"email": ["Enter a valid email address."]}},
+                "message": "email: Enter a valid email address.",
+                "extra": {
+                    "field": "email",
+                    "fields": {"email": ["Enter a valid email address."]},
+                },
             },
         ),
     ],
@@ -252,11 +255,12 @@ def test_an_address_off_the_globe_is_refused(shopper):
         400,
         {
             "error": "invalid_input",
-            "message": "Invalid input.",
+            "message": "latitude: Ensure this value is less than or equal to 90.",
             "extra": {
+                "field": "latitude",
                 "fields": {
                     "latitude": ["Ensure this value is less than or equal to 90."]
-                }
+                },
             },
         },
     )

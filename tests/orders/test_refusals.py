@@ -391,6 +391,31 @@ def test_unknown_store_is_refused(shopper):
     assert snapshot() == before
 
 
+def test_unknown_fields_on_a_new_cart_are_refused_naming_them(store, shopper):
+    """A misspelt field (``chanel``) is not silently dropped: the schema says
+    ``additionalProperties: false`` and the server holds to it."""
+    before = snapshot()
+
+    response = shopper.client.post(
+        "/api/v1/carts/",
+        {"store": store.code, "channel": "app", "chanel": "app", "coupon": "X"},
+        format="json",
+    )
+
+    assert (response.status_code, response.json()) == (
+        400,
+        {
+            "error": "invalid_input",
+            "message": "chanel: Unknown field.",
+            "extra": {
+                "field": "chanel",
+                "fields": {"chanel": ["Unknown field."], "coupon": ["Unknown field."]},
+            },
+        },
+    )
+    assert snapshot() == before
+
+
 def test_unknown_channel_is_refused(store, shopper):
     before = snapshot()
 
@@ -402,8 +427,11 @@ def test_unknown_channel_is_refused(store, shopper):
         400,
         {
             "error": "invalid_input",
-            "message": "Invalid input.",
-            "extra": {"fields": {"channel": ['"fax" is not a valid choice.']}},
+            "message": 'channel: "fax" is not a valid choice.',
+            "extra": {
+                "field": "channel",
+                "fields": {"channel": ['"fax" is not a valid choice.']},
+            },
         },
     )
     assert snapshot() == before

@@ -138,6 +138,11 @@ def test_pages_link_to_the_next(api_client, store, shelf):
         ({"limit": "ten"}, "limit"),
         ({"limit": "5001"}, "limit"),
         ({"offset": "-1"}, "offset"),
+        # An empty value is a client that lost what it meant to send.
+        ({"since": ""}, "since"),
+        ({"limit": ""}, "limit"),
+        ({"offset": "false"}, "offset"),
+        ({"offset": " 1"}, "offset"),
     ],
 )
 def test_bad_parameters_are_a_400_naming_the_field(
