@@ -140,3 +140,17 @@ def test_a_shelf_found_short_is_on_the_managers_recount_list(
 
     assert done.status_code == 302
     assert RecountRequest.objects.get().resolved_at is not None
+
+
+def test_staff_idempotency_keys_are_forgotten_after_24_hours(floor, picker):
+    from delivery.models import StaffIdempotencyKey
+    from delivery.tasks import purge_staff_idempotency_keys_task
+
+    claim(picker, floor.store, "PRODUCE", key="old")
+    claim(picker, floor.store, "PRODUCE", key="new")
+    StaffIdempotencyKey.objects.filter(key="old").update(
+        created_at=timezone.now() - dt.timedelta(hours=25)
+    )
+
+    assert purge_staff_idempotency_keys_task.delay().get() == 1
+    assert list(StaffIdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
