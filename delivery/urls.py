@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import re_path
 
 from delivery import api
 
@@ -36,6 +36,5 @@ urlpatterns = [
         api.FulfilmentCollectApi.as_view(),
         name="fulfilment-collect",
     ),
-    path("rail/events/", api.RailEventApi.as_view(), name="rail-events"),
-    path("rail/events", api.RailEventApi.as_view()),
+    re_path(r"^rail/events/?$", api.RailEventApi.as_view(), name="rail-events"),
 ]
