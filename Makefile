@@ -36,6 +36,7 @@ migrate: venv
 seed: migrate
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py seed_demo_prices
+	$(BIN)/python manage.py seed_demo_layout
 
 ## run: the demo store on the embedded defaults (SQLite, filesystem broker).
 run: seed

@@ -37,3 +37,15 @@ class Conflict(ApplicationError):
 class Unprocessable(ApplicationError):
     code = "unprocessable"
     status_code = 422
+
+
+class IdempotencyKeyMissing(InvalidInput):
+    code = "idempotency_key_missing"
+
+
+class IdempotencyKeyReused(Unprocessable):
+    code = "idempotency_key_reused"
+
+
+class IdempotencyKeyInFlight(Conflict):
+    code = "idempotency_key_in_flight"

@@ -371,6 +371,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "orders.purge_idempotency_keys",
         "schedule": crontab(minute=17),
     },
+    # Staff scanners' Idempotency-Keys are kept 24 hours too, then forgotten.
+    "delivery-purge-idempotency-keys": {
+        "task": "delivery.purge_idempotency_keys",
+        "schedule": crontab(minute=19),
+    },
     # Nightly, in the quiet hour: recompute every store's stock counts from the
     # ledger and the held reservations; drift is recorded and logged, never fixed.
     "inventory-reconcile": {

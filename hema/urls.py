@@ -6,6 +6,7 @@ from drf_spectacular.views import (
 )
 
 from accounts.api import LogOutApi
+from delivery.urls import urlpatterns as delivery_urls
 from hema.api import router
 from hema.health import healthz
 from inventory.urls import qr_urlpatterns
@@ -18,6 +19,7 @@ api_v1 = [
     *inventory_urls,
     *pricing_urls,
     *orders_urls,
+    *delivery_urls,
     *router.urls,
 ]
 

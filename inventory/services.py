@@ -937,12 +937,21 @@ def reservation_pick(
 
 @transaction.atomic
 def reservation_mark_short(
-    *, reservation: Reservation, actor: Any = None, reason: str = "shelf empty"
+    *,
+    reservation: Reservation,
+    actor: Any = None,
+    reason: str = "shelf empty",
+    announce: bool = True,
 ) -> Reservation:
-    """The picker found nothing on the shelf for this reservation."""
+    """The picker found nothing on the shelf for this reservation.
+
+    ``announce=False``: the caller reports the shortage upward itself (the
+    picking flow sends delivery's ``line_short``), so ``reservation_short`` is
+    not sent a second time for it."""
     _claim_held(reservation, ReservationState.SHORT)
     _return_reserved(reservation, kind=MovementKind.SHORT, actor=actor, reason=reason)
-    reservation_short.send(sender=Reservation, reservation=reservation)
+    if announce:
+        reservation_short.send(sender=Reservation, reservation=reservation)
     return reservation
 
 

@@ -20,7 +20,8 @@ their products, the locked wallet) and passed down to each step; rows are
 written in bulk. Paid from the wallet, the order is written paid at once, as
 ``payments.order_mark_paid`` would leave it: paid time set, no payment deadline,
 its reservations held without expiry, an in-store purchase sold from the count
-(and completed when carried out), and its timeline from ``created``.
+(and completed when carried out), its fulfilment opened when it leaves through
+the store, and its timeline from ``created``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from orders.errors import (
     InvalidCartOperation,
     ProductUnavailable,
 )
+from orders.fulfilment_handlers import order_fulfilment_open
 from orders.gateways import WALLET, PaymentGateway, gateway_get
 from orders.models import (
     Address,
@@ -352,6 +354,8 @@ def _place(info: _CheckoutInfo) -> CheckoutResult:
                 unit_price=line.unit_price,
                 reference=order.number,
             )
+    if paid:
+        order_fulfilment_open(order, lines)
     events = OrderEvent.objects.bulk_create(_timeline(order, info, paid))
     _close_cart(info.cart)
     # Everything the answer shows is in hand: no need to read it back.

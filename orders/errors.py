@@ -77,18 +77,6 @@ class WebhookRejected(ApplicationError):
     status_code = 400
 
 
-class IdempotencyKeyMissing(InvalidInput):
-    code = "idempotency_key_missing"
-
-
-class IdempotencyKeyReused(Unprocessable):
-    code = "idempotency_key_reused"
-
-
-class IdempotencyKeyInFlight(Conflict):
-    code = "idempotency_key_in_flight"
-
-
 class SignupRefused(InvalidInput):
     code = "signup_refused"
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from delivery.fulfilment import LineSpec, fulfilment_cancel, fulfilment_line_add
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation, ReservationState, StoreProduct
 from inventory.services import ReservationLine, reservation_release, stock_reserve
@@ -186,6 +187,9 @@ def order_cancel(
         )
     was_paid = order.state == S.PAID
     order_transition(order=order, to_state=S.CANCELLED, actor=actor, note=reason)
+    if was_paid:
+        # Before picking: the store's work for it stops (refused once picked).
+        fulfilment_cancel(order_id=order.pk)
     _release_lines(order, actor)
     order.lines.filter(state=OrderLineState.OPEN).update(state=OrderLineState.CANCELLED)
     refundable = order.total - order.refunded_total
@@ -298,10 +302,22 @@ def order_line_short(*, line: OrderLine, actor: Any = None) -> OrderLine | None:
         substitute = _try_substitute(line)
     if substitute is not None:
         OrderLine.objects.filter(pk=line.pk).update(state=OrderLineState.SUBSTITUTED)
+        # A paid order being picked: the substitute is picked like the others.
+        fulfilment_line_add(
+            order_id=order.pk,
+            spec=LineSpec(
+                order_line_id=substitute.pk,
+                store_product=substitute.store_product,
+                quantity=substitute.quantity,
+                unit_price=substitute.unit_price,
+                reservation_id=substitute.reservation_id,
+                weight_tolerance=substitute.weight_tolerance,
+            ),
+        )
         order_event_record(
             order, order.state, order.state, actor, f"{line.sku} -> {substitute.sku}"
         )
-        _refund_what_is_left(
+        refund_what_is_left(
             order=order,
             amount=line.line_total - substitute.line_total,
             reason=f"substitute {substitute.sku} for {line.sku} costs less",
@@ -310,7 +326,7 @@ def order_line_short(*, line: OrderLine, actor: Any = None) -> OrderLine | None:
         )
         return substitute
     OrderLine.objects.filter(pk=line.pk).update(state=OrderLineState.SHORT)
-    _refund_what_is_left(
+    refund_what_is_left(
         order=order,
         amount=line.line_total,
         reason=f"{line.sku} out of stock",
@@ -320,7 +336,7 @@ def order_line_short(*, line: OrderLine, actor: Any = None) -> OrderLine | None:
     return None
 
 
-def _refund_what_is_left(
+def refund_what_is_left(
     *, order: Order, amount: Decimal, reason: str, actor: Any, line: OrderLine
 ) -> None:
     """Refund a short line, but never beyond what is left of the order's payment.

@@ -34,6 +34,7 @@ from orders.errors import (
     TopUpRefused,
     WebhookRejected,
 )
+from orders.fulfilment_handlers import order_fulfilment_open
 from orders.gateways import (
     SANDBOX,
     WALLET,
@@ -143,6 +144,8 @@ def order_mark_paid(*, order: Order, payment: Payment, actor: Any = None) -> Ord
         order_transition(
             order=order, to_state=OrderState.COMPLETED, actor=actor, note="carried out"
         )
+    else:
+        order_fulfilment_open(order, lines)
     return order
 
 

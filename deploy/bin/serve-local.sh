@@ -52,6 +52,7 @@ say "static files collected into staticfiles/"
 if [[ "${SEED_DEMO:-0}" == "1" ]]; then
     python manage.py seed_demo
     python manage.py seed_demo_prices
+    python manage.py seed_demo_layout
 fi
 
 mkdir -p var/serve

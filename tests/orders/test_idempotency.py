@@ -482,7 +482,7 @@ def test_without_the_key_lock_the_unique_key_row_still_keeps_one_answer(
 ):
     # Given the fallback of a database without advisory locks (SQLite): no lock,
     # only the unique (user, key) row guards the key
-    monkeypatch.setattr(idempotency, "_key_lock", lambda user_id, key: True)
+    monkeypatch.setattr(idempotency.guard, "key_lock", lambda user_id, key: True)
     apples, _ = stocked
     outcomes = []
     for round_no in range(3):

@@ -9,6 +9,8 @@ from django.db.models import F
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from delivery import signals as delivery_signals
+from delivery.models import Fulfilment
 from inventory.models import Reservation, SaleUnit, StockMovement
 from inventory.services import (
     reservation_mark_short,
@@ -68,20 +70,23 @@ def line_of(order: Order, store_product) -> OrderLine:
 def test_an_app_delivery_moves_along_its_path_and_records_each_step(
     store, stocked, shopper
 ):
-    # Given a paid app order for delivery
+    # Given a paid app order for delivery (its fulfilment opened with payment)
     apples, _ = stocked
     address = shopper.add_address()
     order = shopper.order(store, [(apples, "2")], mode="delivery", address_id=address)
     picker, rider = UserFactory(), UserFactory()
+    fulfilment = Fulfilment.objects.get(order=order)
+    [line] = fulfilment.lines.all()
 
-    # When staff move it along the path
-    for to_state, actor in [
-        ("picking", picker),
-        ("packed", picker),
-        ("out_for_delivery", rider),
-        ("delivered", rider),
-    ]:
-        order_transition(order=order, to_state=to_state, actor=actor)
+    # When delivery reports each step (the only way past paid)
+    delivery_signals.line_picked.send(
+        sender=None, line=line, quantity=D("2"), actor=picker
+    )
+    delivery_signals.packed.send(sender=None, fulfilment=fulfilment, actor=picker)
+    delivery_signals.out_for_delivery.send(
+        sender=None, fulfilment=fulfilment, actor=rider
+    )
+    delivery_signals.delivered.send(sender=None, fulfilment=fulfilment, actor=rider)
 
     # Then each step is recorded in order, with its actor and time
     member_user = shopper.member.user.pk
@@ -112,9 +117,14 @@ def test_an_app_delivery_moves_along_its_path_and_records_each_step(
 def test_a_pickup_order_is_ready_then_collected(store, stocked, shopper):
     apples, _ = stocked
     order = shopper.order(store, [(apples, "1")], mode="pickup")
+    fulfilment = Fulfilment.objects.get(order=order)
 
-    for to_state in ("picking", "packed", "ready", "collected"):
-        order_transition(order=order, to_state=to_state)
+    delivery_signals.line_picked.send(
+        sender=None, line=fulfilment.lines.get(), quantity=D("1")
+    )
+    delivery_signals.packed.send(sender=None, fulfilment=fulfilment)
+    delivery_signals.ready.send(sender=None, fulfilment=fulfilment, code="123456")
+    delivery_signals.collected.send(sender=None, fulfilment=fulfilment)
 
     assert [step[1] for step in timeline(order)] == [
         "created",
