@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -36,12 +36,13 @@ from delivery.serializers import (
     task_data,
 )
 from hema.idempotency import IdempotencyGuard
+from hema.schema import error_response
 from inventory.models import StaffRole, Store
 
 guard = IdempotencyGuard(StaffIdempotencyKey, b"delivery.staff")
 
-REFUSED = OpenApiResponse(description="Refused: `{error, message, extra}`.")
-FORBIDDEN = {403: OpenApiResponse(description="Not staff with this role here.")}
+REFUSED = error_response("Refused: the error names the reason.")
+FORBIDDEN = {403: error_response("Not staff with this role here.")}
 
 
 def staff_store(request: Request, store_code: str, role: str) -> Store:
@@ -102,7 +103,10 @@ class PickTaskClaimApi(APIView):
 
 
 class PickTaskDetailApi(APIView):
-    @extend_schema(responses={200: TaskOutput, 404: REFUSED, **FORBIDDEN})
+    @extend_schema(
+        summary="Read a pick task: its lines in shelf order and hang station",
+        responses={200: TaskOutput, 404: REFUSED, **FORBIDDEN},
+    )
     def get(self, request: Request, store_code: str, task_id: str) -> Response:
         store = staff_store(request, store_code, StaffRole.PICKER)
         return Response(TaskOutput(task_data(_task(store, task_id, request.user))).data)
@@ -193,14 +197,20 @@ class PickTaskBagApi(APIView):
 
 
 class RailBagsApi(APIView):
-    @extend_schema(responses={200: BagOnRailOutput(many=True), **FORBIDDEN})
+    @extend_schema(
+        summary="Where each bag on the rail is, when it arrives, and if it is late",
+        responses={200: BagOnRailOutput(many=True), **FORBIDDEN},
+    )
     def get(self, request: Request, store_code: str) -> Response:
         store = staff_store(request, store_code, StaffRole.PACKER)
         return Response(BagOnRailOutput(rail.bags_on_rail(store=store), many=True).data)
 
 
 class PackingReadyApi(APIView):
-    @extend_schema(responses={200: FulfilmentOutput(many=True), **FORBIDDEN})
+    @extend_schema(
+        summary="Orders ready to pack: every bag arrived, or packed at the counter",
+        responses={200: FulfilmentOutput(many=True), **FORBIDDEN},
+    )
     def get(self, request: Request, store_code: str) -> Response:
         store = staff_store(request, store_code, StaffRole.PACKER)
         ready = packing.ready_to_pack(store=store)

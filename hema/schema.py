@@ -32,6 +32,11 @@ from hema.serializers import StrictInputSerializer
 # Path fragments (after /api/v1/) to tags; the first that matches wins.
 _TAG_BY_PATH = (
     ("/scan/", "scan"),
+    ("/pick-tasks/", "picking"),
+    ("/rail/", "rail"),
+    ("rail/", "rail"),
+    ("/packing/", "packing"),
+    ("/fulfilments/", "packing"),
     ("/prices/", "prices"),
     ("auth/", "auth"),
     ("stores/", "stores"),
@@ -140,6 +145,13 @@ class AutoSchema(SpectacularAutoSchema):
                     "A browser session's request without its CSRF token, or "
                     "an account not allowed to do this (`permission_denied`)."
                 )
+        if "{" in self.path:
+            # Every path parameter names something that may not exist (or not
+            # for this user): the URL resolver and the views answer 404 then.
+            shared["404"] = (
+                "Nothing by that name or number here, or not yours to see "
+                "(`not_found`)."
+            )
         if not _explicitly_unthrottled(self.view):
             shared["429"] = (
                 "Too many requests (`throttled`, or `log_in_locked_out` after "

@@ -278,6 +278,9 @@ SPECTACULAR_SETTINGS = {
         {"name": "carts", "description": "Carts in store and in the app; checkout."},
         {"name": "orders", "description": "Orders: payment, cancel and refunds."},
         {"name": "webhooks", "description": "Payment providers' signed notices."},
+        {"name": "picking", "description": "Staff: claim pick tasks, scan, bag."},
+        {"name": "rail", "description": "The ceiling rail: bag events and places."},
+        {"name": "packing", "description": "Staff: pack, hand over pickups."},
     ],
     # Several models have a "state": name each choice set after its model.
     "ENUM_NAME_OVERRIDES": {

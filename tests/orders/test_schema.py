@@ -91,7 +91,7 @@ EXPECTED = {
         "503",
     }
     | WRITE,
-    ("post", "/api/v1/payments/webhooks/{provider}/"): {"200", "400"},
+    ("post", "/api/v1/payments/webhooks/{provider}/"): {"200", "400", "404"},
 }
 
 
