@@ -173,6 +173,42 @@ def fulfilment_cancel(*, order_id: int) -> Fulfilment | None:
     return fulfilment
 
 
+@transaction.atomic
+def fulfilment_close_empty(*, order_id: int) -> Fulfilment | None:
+    """Close a fulfilment that has nothing left to carry: every line went short
+    (at the shelf or to a till sale) and none was replaced. Its open tasks are
+    cancelled and their bags freed, so no picker, packer or rider waits for it.
+    A fulfilment with a line still to pick or already picked is left alone.
+    Orders calls this inside the shortage's transaction, the order row locked."""
+    fulfilment = (
+        Fulfilment.objects.select_for_update().filter(order_id=order_id).first()
+    )
+    if fulfilment is None or fulfilment.state not in (
+        FulfilmentState.OPEN,
+        FulfilmentState.PICKING,
+    ):
+        return fulfilment
+    if fulfilment.lines.filter(state__in=[LineState.OPEN, LineState.PICKED]).exists():
+        return fulfilment
+    now = timezone.now()
+    task_ids = list(
+        PickTask.objects.select_for_update()
+        .filter(fulfilment=fulfilment)
+        .exclude(state=PickTaskState.CANCELLED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    PickTask.objects.filter(pk__in=task_ids).update(
+        state=PickTaskState.CANCELLED, updated_at=now
+    )
+    bags_free(task_ids)
+    Fulfilment.objects.filter(pk=fulfilment.pk).update(
+        state=FulfilmentState.CANCELLED, closed_at=now, updated_at=now
+    )
+    fulfilment.state = FulfilmentState.CANCELLED
+    return fulfilment
+
+
 def fulfilment_line_add(*, order_id: int, spec: LineSpec) -> FulfilmentLine | None:
     """A substitute joins the order's fulfilment while it is still being picked:
     onto its zone's task if that is not bagged yet, else onto a new task.

@@ -15,7 +15,12 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from delivery.fulfilment import LineSpec, fulfilment_cancel, fulfilment_line_add
+from delivery.fulfilment import (
+    LineSpec,
+    fulfilment_cancel,
+    fulfilment_close_empty,
+    fulfilment_line_add,
+)
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation, ReservationState, StoreProduct
 from inventory.services import ReservationLine, reservation_release, stock_reserve
@@ -333,7 +338,30 @@ def order_line_short(*, line: OrderLine, actor: Any = None) -> OrderLine | None:
         actor=actor,
         line=line,
     )
+    _close_if_nothing_left(order, actor)
     return None
+
+
+def _close_if_nothing_left(order: Order, actor: Any) -> None:
+    """A paid order whose every line went short (and none was replaced) has
+    nothing left to pick, pack or deliver: each line was refunded as it went
+    short, so the order is closed as cancelled and its fulfilment with it,
+    rather than waiting in ``picking`` for a bag that will never come."""
+    if order.state not in (S.PAID, S.PICKING):
+        return
+    if order.lines.filter(
+        state__in=[OrderLineState.OPEN, OrderLineState.PICKED]
+    ).exists():
+        return
+    fulfilment_close_empty(order_id=order.pk)
+    from_state = order.state
+    Order.objects.filter(pk=order.pk, state=from_state).update(
+        state=S.CANCELLED, updated_at=timezone.now()
+    )
+    order.state = S.CANCELLED
+    order_event_record(
+        order, from_state, S.CANCELLED, actor, "every line short: nothing to deliver"
+    )
 
 
 def refund_what_is_left(

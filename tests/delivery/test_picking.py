@@ -7,7 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from delivery import signals
-from delivery.models import FulfilmentLine, PickTask, RecountRequest
+from delivery.models import Fulfilment, FulfilmentLine, PickTask, RecountRequest
 from delivery.picking import pick_line_confirm, pick_task_claim
 from inventory.models import Reservation
 from inventory.services import stock_receive, stock_sell_in_store
@@ -26,6 +26,10 @@ from tests.orders.conftest import race
 
 pytestmark = pytest.mark.django_db
 D = Decimal
+
+
+def order_fulfilment(order: Order) -> Fulfilment:
+    return Fulfilment.objects.get(order_id=order.pk)
 
 
 def line_for(task: dict, store_product) -> dict:
@@ -501,3 +505,51 @@ def test_everything_on_an_order_leaves_the_ledger_consistent(floor, shopper, pic
     for store_product in (floor.apples, floor.pears):
         assert_ledger_matches(store_product)
     assert Order.objects.get().state == "picking"
+
+
+def test_an_order_whose_every_line_is_short_is_closed_not_left_picking(
+    floor, shopper, picker
+):
+    order = shopper.order(
+        floor.store, [(floor.apples, "2"), (floor.pears, "1")], substitution="none"
+    )
+    task = claim(picker, floor.store, "PRODUCE").json()
+
+    short(picker, floor.store, task, line_for(task, floor.apples))
+    order.refresh_from_db()
+    assert order.state == "picking"  # one line still to pick
+
+    response = short(picker, floor.store, task, line_for(task, floor.pears))
+
+    assert response.status_code == 200, response.json()
+    order.refresh_from_db()
+    assert order.state == "cancelled"
+    assert order.refund_status == "refunded"
+    assert sum(r.amount for r in Refund.objects.filter(order=order)) == order.total
+    fulfilment = order_fulfilment(order)
+    assert fulfilment.state == "cancelled"
+    assert (
+        not PickTask.objects.filter(fulfilment=fulfilment)
+        .exclude(state="cancelled")
+        .exists()
+    )
+    assert order.events.order_by("pk").last().note == (
+        "every line short: nothing to deliver"
+    )
+    # Nothing waits for it: the zone has no task left to claim.
+    assert claim(picker, floor.store, "PRODUCE").status_code == 204
+
+
+def test_a_paid_order_emptied_by_till_sales_is_closed(floor, shopper):
+    order = shopper.order(floor.store, [(floor.apples, "2")], substitution="none")
+    floor.apples.refresh_from_db()
+
+    # The in-store shoppers take every apple on the shelf before picking starts.
+    stock_sell_in_store(
+        store_product=floor.apples, quantity=floor.apples.on_hand, unit_price=D("1")
+    )
+
+    order.refresh_from_db()
+    assert order.state == "cancelled"
+    assert order.refund_status == "refunded"
+    assert order_fulfilment(order).state == "cancelled"
