@@ -81,6 +81,7 @@ def plan_from(
     solver: str,
     seconds: float,
     notes: Sequence[str] = (),
+    iterations: int = 0,
 ) -> Plan:
     """A Plan from rider id -> stop indices in visiting order, with its true
     routes and cost. Stops in no route are reported unassigned."""
@@ -107,6 +108,7 @@ def plan_from(
         solver=solver,
         seconds=seconds,
         notes=tuple(notes),
+        iterations=iterations,
     )
 
 
