@@ -14,7 +14,12 @@ from delivery.routing.evaluate import check_plan, route_of
 from delivery.routing.greedy import solve_greedy
 from delivery.routing.problem import Plan, Problem, Rider, Stop
 from delivery.routing.solve import solve
-from tests.delivery.routing.generate import durations_for, ride_seconds
+from tests.delivery.routing.generate import (
+    durations_for,
+    generate,
+    problem_from,
+    ride_seconds,
+)
 
 ITERATIONS = 300
 
@@ -159,6 +164,20 @@ def test_ready_times_respected_and_an_early_order_not_kept_waiting():
     assert by_stop["early"] is not by_stop["later"]
     assert by_stop["later"].departs_at >= 600
     assert by_stop["early"].departs_at == 0
+
+
+def test_too_few_riders_for_every_promise_lateness_no_worse_than_greedy():
+    # 30 orders, 8 riders with room for all the bags but not the time: some
+    # promises that could each be kept alone cannot all be kept together.
+    p = problem_from(generate(30, 8, seed=7, capacity=30))
+    greedy = solve_greedy(p)
+    plan = solve(p, max_iterations=ITERATIONS)
+    check_plan(p, plan)
+    assert plan.solver == "pyvrp"
+    assert plan.unassigned == ()
+    assert "PyVRP found no plan keeping every promise it could" in plan.notes
+    assert sum(lateness(plan).values()) <= sum(lateness(greedy).values())
+    assert plan.cost < greedy.cost
 
 
 def test_a_rider_back_later_leaves_when_back():
