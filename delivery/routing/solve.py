@@ -28,7 +28,6 @@ How the problem becomes a PyVRP model:
 * The search starts from the greedy plan, and its parameters suit runs of a
   second (``solver_params``): on the stored instances that halved the gap to
   a 60-second solve.
-
 * When riders are too few to keep every promise that could each be kept
   alone, hard windows leave PyVRP no plan. A second run (the last 15% of a
   time budget, or as many iterations again) then lets the stops the greedy
