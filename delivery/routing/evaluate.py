@@ -12,6 +12,7 @@ since before now and bags packed before now both count as "now".
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 
 from delivery.routing.problem import Plan, Problem, Rider, Route
@@ -20,6 +21,26 @@ from delivery.routing.problem import Plan, Problem, Rider, Route
 # dispatcher tries again next tick, but a plan that leaves it out is worse
 # than almost any plan that takes it.
 UNASSIGNED_LATE_SECONDS = 3600.0
+
+
+def check_problem(problem: Problem) -> None:
+    """Raise ``ValueError`` naming what is wrong with a malformed problem: the
+    dispatcher builds problems, so a bad one is a bug to see, not to plan."""
+    size = len(problem.stops) + 1
+    if len(problem.durations) != size or any(
+        len(row) != size for row in problem.durations
+    ):
+        raise ValueError(f"durations must be {size} x {size} (the store and each stop)")
+    if any(x < 0 or math.isnan(x) for row in problem.durations for x in row):
+        raise ValueError("durations must be non-negative numbers")
+    if len({s.id for s in problem.stops}) != len(problem.stops):
+        raise ValueError("stops: two stops share an id")
+    if len({r.id for r in problem.riders}) != len(problem.riders):
+        raise ValueError("riders: two riders share an id")
+    if any(s.load < 1 or s.service_seconds < 0 for s in problem.stops):
+        raise ValueError("stops: a load is below one bag or a handover negative")
+    if any(r.capacity < 1 for r in problem.riders):
+        raise ValueError("riders: a capacity is below one bag")
 
 
 def departure(problem: Problem, rider: Rider, stops: Sequence[int]) -> float:

@@ -47,7 +47,11 @@ import math
 import time
 from collections import defaultdict
 
-from delivery.routing.evaluate import UNASSIGNED_LATE_SECONDS, plan_from
+from delivery.routing.evaluate import (
+    UNASSIGNED_LATE_SECONDS,
+    check_problem,
+    plan_from,
+)
 from delivery.routing.greedy import greedy_assignment
 from delivery.routing.problem import Plan, Problem
 
@@ -109,8 +113,10 @@ def solve(
 
     ``time_budget_seconds`` bounds the whole call (default one second when no
     ``max_iterations`` is given); ``max_iterations`` makes the run
-    deterministic for a ``seed``. Never raises for a well-formed problem.
+    deterministic for a ``seed``. Raises ``ValueError`` only for a malformed
+    problem (``check_problem``); a solver failure falls back to greedy.
     """
+    check_problem(problem)
     started = time.perf_counter()
     if time_budget_seconds is None and max_iterations is None:
         time_budget_seconds = DEFAULT_BUDGET_SECONDS

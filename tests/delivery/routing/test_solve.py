@@ -6,6 +6,7 @@ solver runs with a seed and an iteration limit, never a wall clock."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -236,3 +237,29 @@ def test_nothing_to_plan_and_no_riders():
     plan = solve(p, max_iterations=10)
     assert plan.unassigned == ("o",)
     assert plan.routes == ()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"durations": ((0.0, 10.0),)}, "durations must be 3 x 3"),
+        ({"durations": ((0, 1, 1), (1, 0, -1), (1, 1, 0))}, "non-negative"),
+        (
+            {"stops": (Stop(id="o", ready_at=0, deadline=1),) * 2},
+            "two stops share an id",
+        ),
+        ({"riders": (Rider(id="r", capacity=0),)}, "capacity is below one bag"),
+    ],
+)
+def test_a_malformed_problem_is_refused_naming_what(change, message):
+    good = problem(
+        [point(500, 0), point(600, 0)],
+        [
+            Stop(id="a", ready_at=0, deadline=900),
+            Stop(id="b", ready_at=0, deadline=900),
+        ],
+        [Rider(id="r")],
+    )
+    bad = replace(good, **change)
+    with pytest.raises(ValueError, match=message):
+        solve(bad, max_iterations=10)
