@@ -153,9 +153,9 @@ def solve(
     # PyVRP finds no plan keeping every such promise, a second run lets them be
     # as late as in the greedy plan (which is then a plan inside the windows to
     # start from) and looks for fewer riders and shorter rides.
+    index_of = {s.id: n for n, s in enumerate(problem.stops)}
     late_in_greedy = {
-        problem.stops.index(by_id[sid]): arrival
-        for by_id in [{s.id: s for s in problem.stops}]
+        index_of[sid]: arrival
         for route in greedy_plan.routes
         for sid, arrival, late in zip(
             route.stop_ids, route.arrivals, route.lateness, strict=True
