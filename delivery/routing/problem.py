@@ -61,3 +61,4 @@ class Plan:
     solver: str  # "pyvrp" or "greedy"
     seconds: float  # time spent solving
     notes: tuple[str, ...] = field(default=())  # why a fallback was used, etc.
+    iterations: int = 0  # the solver's search iterations (0 for greedy)
