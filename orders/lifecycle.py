@@ -83,17 +83,31 @@ def cancellable_states(order: Order) -> set[str]:
     return IN_STORE_CANCELLABLE if order.channel == Channel.IN_STORE else CANCELLABLE
 
 
+# A failed delivery, and only that (never a member's cancel), takes an order out
+# for delivery back to packed (delivered again) or to cancelled (refunded).
+DELIVERY_FAILED_MOVES: dict[str, set[str]] = {
+    S.OUT_FOR_DELIVERY: {S.PACKED, S.CANCELLED}
+}
+
+
 @transaction.atomic
 def order_transition(
-    *, order: Order, to_state: str, actor: Any = None, note: str = ""
+    *,
+    order: Order,
+    to_state: str,
+    actor: Any = None,
+    note: str = "",
+    extra_moves: dict[str, set[str]] | None = None,
 ) -> Order:
     """Move the order one step along its mode's path; anything else is refused.
 
-    The UPDATE is conditional on the state read, so two racing moves cannot both
-    succeed.
+    ``extra_moves`` are moves only the caller's flow may make (a failed
+    delivery). The UPDATE is conditional on the state read, so two racing moves
+    cannot both succeed.
     """
     from_state = order.state
     allowed = set(order_path(order).get(from_state, set()))
+    allowed |= (extra_moves or {}).get(from_state, set())
     if from_state in cancellable_states(order):
         allowed.add(S.CANCELLED)
     if to_state not in allowed:
