@@ -32,6 +32,7 @@ from tests.orders.conftest import (  # noqa: F401  (fixtures used by these tests
     make_shopper,
     shopper,
     snapshot,
+    stocked,
 )
 
 D = Decimal
