@@ -353,9 +353,9 @@ def dispatch_store(
 
 def stores_to_dispatch() -> list[int]:
     """Active stores with a rider on shift (the fan-out's list)."""
+    on_shift = RiderShift.objects.filter(store=OuterRef("pk"), ended_at__isnull=True)
     return list(
-        Store.objects.filter(is_active=True, rider_shifts__ended_at__isnull=True)
-        .distinct()
+        Store.objects.filter(Exists(on_shift), is_active=True)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
