@@ -554,3 +554,19 @@ def book_best(
         at=at,
         line_count=line_count,
     )
+
+
+def booking_release(*, reference: str) -> bool:
+    """Give a cancelled order's place back to its window (a conditional UPDATE
+    that never takes ``booked`` below zero). Caller holds a transaction;
+    returns whether there was a booking."""
+    booking = (
+        DeliveryBooking.objects.select_for_update().filter(reference=reference).first()
+    )
+    if booking is None:
+        return False
+    DeliverySlot.objects.filter(pk=booking.slot_id, booked__gt=0).update(
+        booked=F("booked") - 1, updated_at=timezone.now()
+    )
+    booking.delete()
+    return True

@@ -16,6 +16,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from delivery.fulfilment import LineSpec, fulfilment_cancel, fulfilment_line_add
+from delivery.promise import booking_release
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation, ReservationState, StoreProduct
 from inventory.services import ReservationLine, reservation_release, stock_reserve
@@ -205,6 +206,8 @@ def order_cancel(
         # Before picking: the store's work for it stops (refused once picked).
         fulfilment_cancel(order_id=order.pk)
     _release_lines(order, actor)
+    if order.fulfilment_mode == FulfilmentMode.DELIVERY:
+        booking_release(reference=order.number)  # its delivery window's place
     order.lines.filter(state=OrderLineState.OPEN).update(state=OrderLineState.CANCELLED)
     refundable = order.total - order.refunded_total
     if was_paid and refundable > 0:

@@ -242,3 +242,38 @@ def test_the_fan_out_ticks_each_store_with_riders_on_shift(
 
     assert sent == 1
     assert Trip.objects.filter(store=floor.store).count() == 1
+
+
+def test_the_manager_reads_trips_and_dispatch_runs_of_their_store_only(
+    floor, shopper, packer, roomy, client
+):
+    from tests.factories import UserFactory
+
+    riders_on_shift(floor.store, 1)
+    fulfilment = sent_home(
+        shopper, floor.store, floor.apples, packer, point_east(floor.store, 1)
+    )
+    run = tick(floor.store, standin)
+    trip = Trip.objects.get()
+    manager = UserFactory(is_staff=True)
+    StoreStaffFactory(user=manager, store=floor.store, role="manager")
+    other = UserFactory(is_staff=True)
+    StoreStaffFactory(user=other, store=StoreFactory(code="SH02"), role="manager")
+
+    client.force_login(manager)
+    trip_page = client.get(f"/admin/delivery/trip/{trip.pk}/change/")
+    runs = client.get("/admin/delivery/dispatchrun/")
+    settings_page = client.get("/admin/delivery/deliverysettings/")
+    client.force_login(other)
+    refused = client.get(f"/admin/delivery/trip/{trip.pk}/change/")
+    their_runs = client.get("/admin/delivery/dispatchrun/")
+
+    assert trip_page.status_code == 200
+    assert fulfilment.reference in trip_page.content.decode()
+    assert runs.status_code == 200
+    assert f"/admin/delivery/dispatchrun/{run.pk}/change/" in runs.content.decode()
+    assert settings_page.status_code == 200
+    assert refused.status_code == 403
+    assert f"/admin/delivery/dispatchrun/{run.pk}/change/" not in (
+        their_runs.content.decode()
+    )

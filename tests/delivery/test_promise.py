@@ -393,3 +393,21 @@ def test_two_checkouts_never_take_the_last_place(
     assert (express.booked, express.capacity) == (1, 1)
     assert Order.objects.count() == 1
     assert DeliveryBooking.objects.count() == 1
+
+
+def test_a_cancelled_order_gives_its_place_back(store, stocked, shopper, api_client):
+    on_duty(store)
+    DeliverySettings.objects.create(store=store, orders_per_rider_slot=1)
+    apples, _ = stocked
+    point = point_east(store, 1.0)
+    token = quote_of(api_client, store, point).json()["token"]
+    placed = checkout_with(shopper, store, apples, point, token)
+    assert DeliverySlot.objects.get(kind="express").booked == 1
+    order_id = placed.json()["order"]["id"]
+
+    cancelled = post(shopper.client, f"/api/v1/orders/{order_id}/cancel/", {})
+
+    assert cancelled.status_code == 200, cancelled.json()
+    assert DeliverySlot.objects.get(kind="express").booked == 0
+    assert not DeliveryBooking.objects.exists()
+    assert quote_of(api_client, store, point).json()["mode"] == "express"
