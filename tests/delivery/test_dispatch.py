@@ -277,3 +277,35 @@ def test_the_manager_reads_trips_and_dispatch_runs_of_their_store_only(
     assert f"/admin/delivery/dispatchrun/{run.pk}/change/" not in (
         their_runs.content.decode()
     )
+
+
+def test_an_order_whose_bags_are_on_the_rail_joins_with_its_ready_time_and_waits(
+    floor, shopper, picker, roomy
+):
+    # Given an app delivery whose one bag is picked and bagged but not packed
+    from delivery.dispatch import problem_build
+    from tests.delivery.conftest import bag_it, claim, confirm, shelf_code
+
+    riders_on_shift(floor.store, 1)
+    order = shopper.order(
+        floor.store,
+        [(floor.apples, "1")],
+        mode="delivery",
+        address_id=shopper.add_address(*point_east(floor.store, 1.0)),
+    )
+    task = claim(picker, floor.store, "PRODUCE").json()
+    line = task["lines"][0]
+    confirm(picker, floor.store, task, line, code=shelf_code(floor.apples))
+    assert bag_it(picker, floor.store, task, floor.bags[0]).status_code == 200
+    now = timezone.now()
+
+    problem, candidates, _, _ = problem_build(store=floor.store, now=now)
+
+    # Then it is a stop, ready once packed (the store's 150 s packing default at
+    # least), and the tick makes no trip: the route cannot leave within the tick
+    [stop] = problem.stops
+    assert candidates[stop.id].fulfilment.order_id == order.pk
+    assert stop.ready_at >= 150
+    run = tick(floor.store, standin, now=now)
+    assert run.trips_created == 0
+    assert run.decisions[0]["waits"] == "departs after this tick: decided next tick"

@@ -411,3 +411,16 @@ def test_a_cancelled_order_gives_its_place_back(store, stocked, shopper, api_cli
     assert DeliverySlot.objects.get(kind="express").booked == 0
     assert not DeliveryBooking.objects.exists()
     assert quote_of(api_client, store, point).json()["mode"] == "express"
+
+
+def test_a_quote_names_a_bad_parameter_and_an_unknown_store(store, api_client):
+    missing = api_client.get(f"/api/v1/stores/{store.code}/delivery-quote/?lat=31.2")
+    wrong = api_client.get(f"/api/v1/stores/{store.code}/delivery-quote/?lat=x&lng=1")
+    unknown = api_client.get("/api/v1/stores/NOPE/delivery-quote/?lat=31.2&lng=121.4")
+
+    assert missing.status_code == 400
+    assert missing.json()["extra"]["field"] == "lng"
+    assert wrong.status_code == 400
+    assert wrong.json()["extra"]["field"] == "lat"
+    assert unknown.status_code == 404
+    assert not DeliverySlot.objects.exists()
