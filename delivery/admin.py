@@ -19,12 +19,18 @@ from django.utils import timezone
 from delivery import selectors
 from delivery.models import (
     Bag,
+    DeliverySettings,
+    DeliverySlot,
+    DispatchRun,
     Fulfilment,
     PickTask,
     RailController,
     RailSegment,
     RailStation,
     RecountRequest,
+    RiderShift,
+    Trip,
+    TripStop,
 )
 from delivery.picking import bag_token
 from inventory.admin import StoreScopedAdmin, managed_store_ids
@@ -196,3 +202,112 @@ class RecountRequestAdmin(StoreScopedAdmin):
             resolved_at=timezone.now()
         )
         self.message_user(request, f"{done} recount(s) marked done.", messages.SUCCESS)
+
+
+# --- Delivery: settings, riders, slots, trips and the dispatcher's record -------------
+
+
+@admin.register(DeliverySettings)
+class DeliverySettingsAdmin(StoreScopedAdmin):
+    """The store's travel model (speed, road factor, handover), bags per trip,
+    windows and the floor's default times, and what a failed delivery becomes."""
+
+    list_display = (
+        "store",
+        "rider_speed_kmh",
+        "road_factor",
+        "handover_seconds",
+        "rider_capacity_bags",
+        "slot_minutes",
+        "orders_per_rider_slot",
+        "failed_delivery",
+    )
+    manager_can_add = True
+
+
+@admin.register(RiderShift)
+class RiderShiftAdmin(StoreScopedAdmin):
+    list_display = (
+        "rider",
+        "store",
+        "started_at",
+        "ended_at",
+        "capacity_bags",
+        "latitude",
+        "longitude",
+        "position_at",
+    )
+    list_filter = ("store", ("ended_at", admin.EmptyFieldListFilter))
+    read_only = True
+
+
+@admin.register(DeliverySlot)
+class DeliverySlotAdmin(StoreScopedAdmin):
+    list_display = ("store", "kind", "starts", "ends", "booked", "capacity")
+    list_filter = ("store", "kind")
+    read_only = True
+
+
+class TripStopInline(admin.TabularInline):
+    model = TripStop
+    fields = (
+        "sequence",
+        "fulfilment",
+        "deadline",
+        "planned_arrival",
+        "arrived_at",
+        "state",
+        "failure_reason",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True  # the trip's page is scoped to the manager's stores already
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Trip)
+class TripAdmin(StoreScopedAdmin):
+    """Each trip with its stops: the promise (deadline), the plan and what
+    happened."""
+
+    list_display = (
+        "pk",
+        "store",
+        "rider",
+        "state",
+        "planned_departure",
+        "picked_up_at",
+        "planned_return",
+        "finished_at",
+    )
+    list_filter = ("store", "state")
+    inlines = (TripStopInline,)
+    read_only = True
+
+
+@admin.register(DispatchRun)
+class DispatchRunAdmin(StoreScopedAdmin):
+    """Every dispatcher tick: the solver, its time and cost, the stops pooled,
+    and for each trip why this rider."""
+
+    list_display = (
+        "started_at",
+        "store",
+        "solver",
+        "solver_seconds",
+        "cost",
+        "stops_considered",
+        "riders_considered",
+        "trips_created",
+        "stops_pooled",
+    )
+    list_filter = ("store", "solver")
+    read_only = True

@@ -9,35 +9,48 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from delivery import packing, picking, rail
+from delivery import packing, picking, rail, riders
 from delivery.errors import StaffForbidden
 from delivery.models import PickTask, StaffIdempotencyKey
+from delivery.promise import quote, quote_data
 from delivery.serializers import (
     BagInput,
     BagOnRailOutput,
     ClaimInput,
     CollectInput,
     ConfirmInput,
+    FailedInput,
     FulfilmentOutput,
     LineResultOutput,
+    PositionInput,
+    QuoteOutput,
     RailEventInput,
     RailEventOutput,
+    ShiftOutput,
     ShortInput,
+    StopOutput,
     TaskOutput,
+    TripOutput,
     fulfilment_data,
     line_data,
+    shift_data,
+    stop_data,
     task_data,
+    trip_data,
 )
 from hema.idempotency import IdempotencyGuard
 from hema.schema import error_response
+from inventory import selectors as store_selectors
 from inventory.models import StaffRole, Store
+from inventory.serializers import LocationQuery
 
 guard = IdempotencyGuard(StaffIdempotencyKey, b"delivery.staff")
 
@@ -291,3 +304,228 @@ class RailEventApi(APIView):
                 }
             ).data
         )
+
+
+# --- Pickers' duty --------------------------------------------------------------------
+
+
+class PickerShiftApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={204: None, **FORBIDDEN},
+        summary="Go on duty as a picker (the promise counts pickers on duty)",
+    )
+    def post(self, request: Request, store_code: str) -> Response:
+        store = staff_store(request, store_code, StaffRole.PICKER)
+        return self._start(request, store=store)
+
+    @guard.idempotent
+    def _start(self, request: Request, *, store: Store) -> Response:
+        riders.picker_shift_start(store=store, picker=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PickerShiftEndApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={204: None, **FORBIDDEN},
+        summary="Go off duty as a picker",
+    )
+    def post(self, request: Request, store_code: str) -> Response:
+        store = staff_store(request, store_code, StaffRole.PICKER)
+        return self._end(request, store=store)
+
+    @guard.idempotent
+    def _end(self, request: Request, *, store: Store) -> Response:
+        riders.picker_shift_end(store=store, picker=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Riders ---------------------------------------------------------------------------
+
+
+class RiderShiftApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: ShiftOutput, **FORBIDDEN},
+        summary="Go on shift as a rider at this store",
+    )
+    def post(self, request: Request, store_code: str) -> Response:
+        store = staff_store(request, store_code, StaffRole.RIDER)
+        return self._start(request, store=store)
+
+    @guard.idempotent
+    def _start(self, request: Request, *, store: Store) -> Response:
+        shift = riders.rider_shift_start(store=store, rider=request.user)
+        return Response(ShiftOutput(shift_data(shift)).data)
+
+
+class RiderShiftEndApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: ShiftOutput, 409: REFUSED, **FORBIDDEN},
+        summary="Go off shift (refused while a trip is in hand)",
+    )
+    def post(self, request: Request, store_code: str) -> Response:
+        store = staff_store(request, store_code, StaffRole.RIDER)
+        return self._end(request, store=store)
+
+    @guard.idempotent
+    def _end(self, request: Request, *, store: Store) -> Response:
+        shift = riders.rider_shift_end(store=store, rider=request.user)
+        return Response(ShiftOutput(shift_data(shift)).data)
+
+
+class RiderPositionApi(APIView):
+    @extend_schema(
+        request=PositionInput,
+        responses={200: ShiftOutput, 400: REFUSED, 409: REFUSED, **FORBIDDEN},
+        summary="Report the rider's position from the phone",
+    )
+    def post(self, request: Request, store_code: str) -> Response:
+        store = staff_store(request, store_code, StaffRole.RIDER)
+        return self._position(request, store=store)
+
+    @guard.idempotent
+    def _position(self, request: Request, *, store: Store) -> Response:
+        data = _valid(PositionInput, request)
+        shift = riders.rider_position_update(
+            store=store, rider=request.user, latitude=data["lat"], longitude=data["lng"]
+        )
+        return Response(ShiftOutput(shift_data(shift)).data)
+
+
+class RiderTripApi(APIView):
+    @extend_schema(
+        summary="The rider's trip in hand: its stops in order, each deadline "
+        "(204 when none)",
+        responses={200: TripOutput, 204: None, **FORBIDDEN},
+    )
+    def get(self, request: Request, store_code: str) -> Response:
+        store = staff_store(request, store_code, StaffRole.RIDER)
+        trip = riders.trip_current(store=store, rider=request.user)
+        if trip is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(TripOutput(trip_data(trip)).data)
+
+
+def _trip_answer(trip: Any) -> Response:
+    trip = type(trip).objects.prefetch_related("stops__fulfilment").get(pk=trip.pk)
+    return Response(TripOutput(trip_data(trip)).data)
+
+
+class TripPickUpApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: TripOutput, 404: REFUSED, 409: REFUSED, **FORBIDDEN},
+        summary="Collected at the store: every order on the trip is out for delivery",
+    )
+    def post(self, request: Request, store_code: str, trip_id: str) -> Response:
+        store = staff_store(request, store_code, StaffRole.RIDER)
+        return self._pick_up(request, store=store, trip_id=trip_id)
+
+    @guard.idempotent
+    def _pick_up(self, request: Request, *, store: Store, trip_id: str) -> Response:
+        trip = riders.trip_pick_up(store=store, rider=request.user, trip_id=trip_id)
+        return _trip_answer(trip)
+
+
+class StopDeliveredApi(APIView):
+    @extend_schema(
+        request=PositionInput,
+        responses={
+            200: StopOutput,
+            400: REFUSED,
+            404: REFUSED,
+            409: REFUSED,
+            **FORBIDDEN,
+        },
+        summary="Handed over at the door (with the phone's position)",
+    )
+    def post(
+        self, request: Request, store_code: str, trip_id: str, stop_id: str
+    ) -> Response:
+        store = staff_store(request, store_code, StaffRole.RIDER)
+        return self._delivered(request, store=store, trip_id=trip_id, stop_id=stop_id)
+
+    @guard.idempotent
+    def _delivered(
+        self, request: Request, *, store: Store, trip_id: str, stop_id: str
+    ) -> Response:
+        data = _valid(PositionInput, request)
+        stop = riders.stop_delivered(
+            store=store,
+            rider=request.user,
+            trip_id=trip_id,
+            stop_id=stop_id,
+            latitude=data["lat"],
+            longitude=data["lng"],
+        )
+        return Response(StopOutput(stop_data(stop)).data)
+
+
+class StopFailedApi(APIView):
+    @extend_schema(
+        request=FailedInput,
+        responses={200: StopOutput, 404: REFUSED, 409: REFUSED, **FORBIDDEN},
+        summary="Could not deliver, with a reason (refunded or delivered again)",
+    )
+    def post(
+        self, request: Request, store_code: str, trip_id: str, stop_id: str
+    ) -> Response:
+        store = staff_store(request, store_code, StaffRole.RIDER)
+        return self._failed(request, store=store, trip_id=trip_id, stop_id=stop_id)
+
+    @guard.idempotent
+    def _failed(
+        self, request: Request, *, store: Store, trip_id: str, stop_id: str
+    ) -> Response:
+        data = _valid(FailedInput, request)
+        stop = riders.stop_failed(
+            store=store,
+            rider=request.user,
+            trip_id=trip_id,
+            stop_id=stop_id,
+            reason=data["reason"],
+        )
+        return Response(StopOutput(stop_data(stop)).data)
+
+
+# --- The delivery quote (shoppers) ----------------------------------------------------
+
+
+class DeliveryQuoteApi(APIView):
+    """What the store can promise a place now: express with a deadline, or why
+    not and the earliest windows it can keep. Each offer's token is booked at
+    checkout (``delivery_quote``)."""
+
+    permission_classes = (AllowAny,)
+
+    @extend_schema(
+        summary="Quote delivery to a place: express, or the earliest windows",
+        parameters=[
+            OpenApiParameter("lat", float, required=True, description="Latitude."),
+            OpenApiParameter("lng", float, required=True, description="Longitude."),
+        ],
+        responses={
+            200: QuoteOutput,
+            400: REFUSED,
+            404: REFUSED,
+            422: error_response(
+                "Outside the store's radius: `extra` names the distance and the "
+                "radius and offers pickup."
+            ),
+        },
+    )
+    def get(self, request: Request, store_code: str) -> Response:
+        store = store_selectors.store_get(code=store_code)
+        location = LocationQuery(data=request.query_params)
+        location.is_valid(raise_exception=True)
+        result = quote(
+            store=store,
+            latitude=location.validated_data["lat"],
+            longitude=location.validated_data["lng"],
+            line_count=1,
+            at=timezone.now(),
+        )
+        return Response(QuoteOutput(quote_data(result)).data)

@@ -7,10 +7,6 @@ class OutsideDeliveryArea(Unprocessable):
     code = "outside_delivery_area"
 
 
-class InvalidQuoteToken(Unprocessable):
-    code = "invalid_quote"
-
-
 class StaffForbidden(ApplicationError):
     """Not staff with that role at that store: they see nothing of it."""
 
@@ -84,3 +80,45 @@ class WrongCollectionCode(Unprocessable):
 
 class PickingStarted(Conflict):
     code = "picking_started"
+
+
+class PositionRefused(ApplicationError):
+    """A position outside any plausible range, or too far from the store."""
+
+    code = "position_refused"
+    status_code = 400
+
+
+class NotOnShift(Conflict):
+    code = "not_on_shift"
+
+
+class TripNotFound(NotFound):
+    code = "trip_not_found"
+
+
+class StopNotFound(NotFound):
+    code = "stop_not_found"
+
+
+class TripStateRefused(Conflict):
+    """The trip or stop is not in a state that allows this step."""
+
+    code = "trip_state"
+
+
+class NotOutForDelivery(Conflict):
+    code = "not_out_for_delivery"
+
+
+class QuoteRefused(Conflict):
+    """A quote token that is forged, expired, another store's or another
+    address's, or whose slot is full; ``extra.offer`` is a fresh offer."""
+
+    code = "quote_refused"
+
+
+class NoDeliveryCapacity(Conflict):
+    """No express and no window the store can keep: ``extra`` offers pickup."""
+
+    code = "no_delivery_capacity"

@@ -25,8 +25,10 @@ from django.utils import timezone
 from delivery.errors import PickingStarted
 from delivery.models import (
     Bag,
+    DeliveryBooking,
     Fulfilment,
     FulfilmentLine,
+    FulfilmentMode,
     FulfilmentState,
     LineState,
     PickTask,
@@ -103,6 +105,8 @@ def open_fulfilment(
     paid_at: dt.datetime,
     lines: Sequence[LineSpec],
     skips_picking: bool = False,
+    latitude: Decimal | None = None,
+    longitude: Decimal | None = None,
 ) -> Fulfilment:
     """Open the store's work for a paid order, in the payment's transaction.
 
@@ -112,7 +116,9 @@ def open_fulfilment(
     packed at the counter. One fulfilment per order (a unique key): opening a
     second is an IntegrityError, which the payment's own guards never reach.
     The packing station is chosen when the first bag is hung, so that opening
-    costs three inserts (the fulfilment, its tasks, its lines).
+    costs three inserts (the fulfilment, its tasks, its lines). A delivery
+    records its address (the dispatcher routes to it) and the slot its promise
+    booked.
     """
     if deadline is None:
         deadline = paid_at + dt.timedelta(minutes=store.delivery_promise_minutes)
@@ -124,6 +130,15 @@ def open_fulfilment(
         skips_picking=skips_picking,
         deadline=deadline,
         paid_at=paid_at,
+        latitude=latitude,
+        longitude=longitude,
+        slot_id=(
+            DeliveryBooking.objects.filter(reference=reference)
+            .values_list("slot_id", flat=True)
+            .first()
+            if mode == FulfilmentMode.DELIVERY
+            else None
+        ),
     )
     _lines_create(fulfilment, lines)
     return fulfilment

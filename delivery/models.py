@@ -158,6 +158,21 @@ class Fulfilment(TimeStampedModel):
     packed_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     collection_code = models.CharField(max_length=8, blank=True)
+    # Delivery: where it goes and the capacity its promise took.
+    latitude = models.DecimalField(
+        max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    longitude = models.DecimalField(
+        max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    slot = models.ForeignKey(
+        "DeliverySlot",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="fulfilments",
+    )
+    delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("deadline", "pk")
@@ -428,3 +443,306 @@ class StaffIdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key} ({self.response_status})"
+
+
+# --- Riders, the promise and the dispatcher (issue 14) -------------------------------
+
+
+class FailedDeliveryPolicy(models.TextChoices):
+    REFUND = "refund", "Refund the order"
+    REDELIVER = "redeliver", "Bring it back and deliver it again"
+
+
+class DeliverySettings(TimeStampedModel):
+    """A store's delivery model: how riders travel, what a trip carries, how
+    long the floor takes when the timers have no history, and what a failed
+    delivery becomes. A store without a row uses the defaults."""
+
+    store = models.OneToOneField(
+        "inventory.Store", on_delete=models.CASCADE, related_name="delivery_settings"
+    )
+    rider_speed_kmh = models.DecimalField(
+        max_digits=5, decimal_places=2, default=Decimal("15.00")
+    )
+    road_factor = models.DecimalField(
+        max_digits=4,
+        decimal_places=2,
+        default=Decimal("1.30"),
+        help_text="Road distance / great-circle distance.",
+    )
+    handover_seconds = models.PositiveIntegerField(default=60)
+    rider_capacity_bags = models.PositiveSmallIntegerField(default=6)
+    slot_minutes = models.PositiveSmallIntegerField(default=30)
+    orders_per_rider_slot = models.PositiveSmallIntegerField(
+        default=2, help_text="Deliveries one rider on shift adds to a window."
+    )
+    default_pick_seconds = models.PositiveIntegerField(default=240)
+    default_pack_seconds = models.PositiveIntegerField(
+        default=150, help_text="Last bag on the rail to packed."
+    )
+    failed_delivery = models.CharField(
+        max_length=16,
+        choices=FailedDeliveryPolicy.choices,
+        default=FailedDeliveryPolicy.REFUND,
+    )
+
+    class Meta:
+        verbose_name_plural = "delivery settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rider_speed_kmh__gt=0) & Q(road_factor__gte=1),
+                name="delivery_settings_travel_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(rider_capacity_bags__gt=0) & Q(slot_minutes__gt=0),
+                name="delivery_settings_capacity_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"delivery settings of {self.store_id}"
+
+
+class PickerShift(TimeStampedModel):
+    """A picker on duty (from ``started_at`` until ``ended_at``): the promise
+    counts them."""
+
+    store = models.ForeignKey(
+        "inventory.Store", on_delete=models.CASCADE, related_name="picker_shifts"
+    )
+    picker = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-started_at", "pk")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["picker"],
+                condition=Q(ended_at__isnull=True),
+                name="picker_one_open_shift",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"picker {self.picker_id} at {self.store_id} from {self.started_at}"
+
+
+class RiderShift(TimeStampedModel):
+    """A rider on duty, with the last position their phone reported and how many
+    bags they carry on one trip."""
+
+    store = models.ForeignKey(
+        "inventory.Store", on_delete=models.CASCADE, related_name="rider_shifts"
+    )
+    rider = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    capacity_bags = models.PositiveSmallIntegerField(default=6)
+    latitude = models.DecimalField(
+        max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    longitude = models.DecimalField(
+        max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    position_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-started_at", "pk")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rider"],
+                condition=Q(ended_at__isnull=True),
+                name="rider_one_open_shift",
+            ),
+            models.CheckConstraint(
+                condition=Q(capacity_bags__gt=0), name="rider_capacity_positive"
+            ),
+        ]
+        indexes = [models.Index(fields=["store", "ended_at"])]
+
+    def __str__(self) -> str:
+        return f"rider {self.rider_id} at {self.store_id} from {self.started_at}"
+
+
+class SlotKind(models.TextChoices):
+    EXPRESS = "express", "Express (within the promise)"
+    WINDOW = "window", "Delivery window"
+
+
+class DeliverySlot(TimeStampedModel):
+    """Capacity to deliver in one window of a store. ``book`` takes a place with
+    ``UPDATE ... SET booked = booked + 1 WHERE booked < capacity``; the database
+    refuses ``booked > capacity`` as well. Express orders placed in a window
+    book that window's express slot."""
+
+    store = models.ForeignKey(
+        "inventory.Store", on_delete=models.CASCADE, related_name="delivery_slots"
+    )
+    kind = models.CharField(max_length=8, choices=SlotKind.choices)
+    starts = models.DateTimeField()
+    ends = models.DateTimeField()
+    capacity = models.PositiveIntegerField()
+    booked = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ("store", "starts", "kind")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "kind", "starts"], name="delivery_slot_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(booked__lte=models.F("capacity")),
+                name="delivery_slot_within_capacity",
+            ),
+            models.CheckConstraint(
+                condition=Q(ends__gt=models.F("starts")), name="delivery_slot_ends"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.store_id} {self.kind} {self.starts:%H:%M} "
+            f"{self.booked}/{self.capacity}"
+        )
+
+
+class DeliveryBooking(TimeStampedModel):
+    """A place taken in a slot by one checkout (``reference``: the order number),
+    so that the fulfilment opened at payment knows its slot."""
+
+    slot = models.ForeignKey(
+        DeliverySlot, on_delete=models.PROTECT, related_name="bookings"
+    )
+    reference = models.CharField(max_length=32, unique=True)
+    deadline = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.reference} in {self.slot_id}"
+
+
+class DispatchRun(models.Model):
+    """One dispatcher tick of one store: what it considered, what the solver
+    said, and each trip it made with the reason (``decisions``)."""
+
+    store = models.ForeignKey(
+        "inventory.Store", on_delete=models.CASCADE, related_name="dispatch_runs"
+    )
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    solver = models.CharField(max_length=32, blank=True)
+    solver_seconds = models.FloatField(default=0)
+    cost = models.FloatField(default=0)
+    stops_considered = models.PositiveIntegerField(default=0)
+    riders_considered = models.PositiveIntegerField(default=0)
+    trips_created = models.PositiveIntegerField(default=0)
+    stops_pooled = models.PositiveIntegerField(
+        default=0, help_text="Stops on trips that carry more than one order."
+    )
+    decisions = models.JSONField(default=list, blank=True)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("-started_at", "-pk")
+
+    def __str__(self) -> str:
+        return f"dispatch {self.store_id} {self.started_at:%H:%M:%S}"
+
+
+class TripState(models.TextChoices):
+    ASSIGNED = "assigned", "Assigned (rider to collect at the store)"
+    OUT = "out", "Out delivering"
+    FINISHED = "finished", "Every stop done"
+
+
+class Trip(TimeStampedModel):
+    """One rider's round from the store through its stops and back."""
+
+    store = models.ForeignKey(
+        "inventory.Store", on_delete=models.PROTECT, related_name="trips"
+    )
+    rider = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    shift = models.ForeignKey(
+        RiderShift, on_delete=models.PROTECT, related_name="trips"
+    )
+    run = models.ForeignKey(
+        DispatchRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="trips",
+    )
+    state = models.CharField(
+        max_length=12, choices=TripState.choices, default=TripState.ASSIGNED
+    )
+    planned_departure = models.DateTimeField()
+    planned_return = models.DateTimeField()
+    picked_up_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-planned_departure", "-pk")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rider"],
+                condition=Q(state__in=["assigned", "out"]),
+                name="trip_one_active_per_rider",
+            )
+        ]
+        indexes = [models.Index(fields=["store", "state"])]
+
+    def __str__(self) -> str:
+        return f"trip {self.pk} of rider {self.rider_id} ({self.state})"
+
+
+class StopState(models.TextChoices):
+    PENDING = "pending", "To deliver"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class TripStop(TimeStampedModel):
+    """One order on a trip: its place in the round, its deadline (the promise),
+    the planned arrival and what happened. An order is on one live trip at a
+    time (a unique constraint); after a failed stop it may ride again."""
+
+    trip = models.ForeignKey(Trip, on_delete=models.CASCADE, related_name="stops")
+    fulfilment = models.ForeignKey(
+        Fulfilment, on_delete=models.PROTECT, related_name="stops"
+    )
+    sequence = models.PositiveSmallIntegerField()
+    deadline = models.DateTimeField()
+    planned_arrival = models.DateTimeField()
+    arrived_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(
+        max_length=12, choices=StopState.choices, default=StopState.PENDING
+    )
+    failure_reason = models.CharField(max_length=255, blank=True)
+    latitude = models.DecimalField(
+        max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    longitude = models.DecimalField(
+        max_digits=9, decimal_places=6, null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ("trip", "sequence")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["fulfilment"],
+                condition=Q(state__in=["pending", "delivered"]),
+                name="trip_stop_one_live_per_fulfilment",
+            ),
+            models.UniqueConstraint(
+                fields=["trip", "sequence"], name="trip_stop_sequence_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"stop {self.sequence} of trip {self.trip_id}: {self.fulfilment_id}"

@@ -1,32 +1,106 @@
 """Coverage and the delivery promise (3 km / 30 minutes by default, per store).
 
-This is the first estimate: inside the radius, the store's promise from now.
-The capacity-aware promise (slots, riders, closing express when full) replaces
-the estimate behind the same ``quote`` function when the dispatcher arrives.
+``quote`` says what the store can really promise a point now: it estimates
+when the order would be packed (the pick tasks waiting and the pickers on duty,
+then pick, rail and pack times: recent medians of the store's timers, with the
+store's defaults when there is no history) and when a rider could be at the
+door (riders on shift, free or on their way back, after the deliveries already
+promised, one trip each: no pooling is assumed), plus the ride from the travel
+model. If that fits the store's promise it offers express with a deadline;
+otherwise it refuses express with the reason and offers the earliest windows
+(``slot_minutes`` long) that end after that arrival and still have room.
+Every estimate errs late: a promise broken is worse than one not made.
+
+Each offer carries a signed token (``HEMA_QUOTE_TTL_SECONDS``) naming the
+store, the point and the window. ``book(token)``, inside the checkout's
+transaction, takes a place with ``UPDATE ... SET booked = booked + 1 WHERE
+booked < capacity`` on the window's ``DeliverySlot`` row (express windows are
+slots too), so two checkouts never take the last place. A forged, expired,
+other store's or other address's token, or a full window, is a 409 with a fresh
+offer.
 """
 
+from __future__ import annotations
+
 import datetime as dt
-from dataclasses import dataclass
+import math
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
+from django.conf import settings
 from django.core import signing
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
 
-from delivery.errors import InvalidQuoteToken, OutsideDeliveryArea
-from inventory.geo import distance_km_decimal
+from delivery.errors import NoDeliveryCapacity, OutsideDeliveryArea, QuoteRefused
+from delivery.models import (
+    DeliveryBooking,
+    DeliverySettings,
+    DeliverySlot,
+    Fulfilment,
+    FulfilmentMode,
+    FulfilmentState,
+    PickerShift,
+    PickTask,
+    PickTaskState,
+    RiderShift,
+    SlotKind,
+    StopState,
+    Trip,
+    TripState,
+    TripStop,
+)
+from delivery.travel import delivery_settings, store_point, travel_model
+from inventory.geo import distance_km, distance_km_decimal
 from inventory.models import Store
 
 QUOTE_SALT = "delivery.quote"
-QUOTE_MAX_AGE = dt.timedelta(minutes=5)
+# Medians over the store's recent history only: the floor changes during a day.
+HISTORY = dt.timedelta(hours=3)
+HISTORY_ROWS = 50
+DEFAULT_RAIL_SECONDS = 60
+# A quote's point and the checkout's address may differ by a geocoder's noise.
+SAME_POINT_KM = 0.05
+SLOTS_OFFERED = 3
+SLOTS_SEARCHED = 12
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One promise the store can keep: express, or a delivery window."""
+
+    kind: str  # "express" or "window"
+    starts: dt.datetime
+    ends: dt.datetime  # the deadline
+    available: int
+    token: str
 
 
 @dataclass(frozen=True)
 class Quote:
     store_code: str
-    mode: str  # "express" (within the promise) or "slot"
+    mode: str  # "express", "slot", or "unavailable" (no offer: pickup only)
     distance_km: Decimal
-    deadline: dt.datetime
+    deadline: dt.datetime | None
     token: str
     refused_reason: str = ""
+    estimated_arrival: dt.datetime | None = None
+    offers: tuple[Offer, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Booking:
+    slot_id: int
+    kind: str
+    deadline: dt.datetime
+    distance_km: Decimal
+
+
+# --- Coverage -------------------------------------------------------------------------
 
 
 def coverage_check(*, store: Store, latitude: Decimal, longitude: Decimal) -> Decimal:
@@ -46,6 +120,205 @@ def coverage_check(*, store: Store, latitude: Decimal, longitude: Decimal) -> De
     return distance
 
 
+# --- The floor and the riders ---------------------------------------------------------
+
+
+def _median_seconds(pairs: Iterable[tuple[Any, Any]], default: float) -> float:
+    values = [
+        (end - start).total_seconds()
+        for start, end in pairs
+        if start is not None and end is not None and end >= start
+    ]
+    return statistics.median(values) if values else float(default)
+
+
+@dataclass(frozen=True)
+class FloorTimes:
+    pick_seconds: float  # one pick task, claim to bag
+    rail_seconds: float  # hung to arrived at packing
+    pack_seconds: float  # last bag hung to packed
+
+
+def floor_times(
+    *, store: Store, now: dt.datetime, config: DeliverySettings
+) -> FloorTimes:
+    """Recent medians of the store's timers, the store's defaults without any."""
+    since = now - HISTORY
+    tasks = PickTask.objects.filter(store=store, bagged_at__gte=since).order_by(
+        "-bagged_at"
+    )[:HISTORY_ROWS]
+    rail = PickTask.objects.filter(store=store, arrived_at__gte=since).order_by(
+        "-arrived_at"
+    )[:HISTORY_ROWS]
+    packed = Fulfilment.objects.filter(
+        store=store, packed_at__gte=since, skips_picking=False
+    ).order_by("-packed_at")[:HISTORY_ROWS]
+    return FloorTimes(
+        pick_seconds=_median_seconds(
+            tasks.values_list("claimed_at", "bagged_at"), config.default_pick_seconds
+        ),
+        rail_seconds=_median_seconds(
+            rail.values_list("hung_at", "arrived_at"), DEFAULT_RAIL_SECONDS
+        ),
+        pack_seconds=_median_seconds(
+            packed.values_list("last_hung_at", "packed_at"), config.default_pack_seconds
+        ),
+    )
+
+
+def ready_estimate(
+    *, store: Store, now: dt.datetime, config: DeliverySettings
+) -> tuple[dt.datetime | None, str]:
+    """When a new order would be packed: the tasks waiting are shared among the
+    pickers on duty, a round at a time; then the rail and packing. None (with
+    the reason) when no picker is on duty."""
+    pickers = PickerShift.objects.filter(store=store, ended_at__isnull=True).count()
+    if pickers == 0:
+        return None, f"no picker is on duty at {store.code}"
+    waiting = PickTask.objects.filter(
+        store=store, state__in=[PickTaskState.OPEN, PickTaskState.CLAIMED]
+    ).count()
+    times = floor_times(store=store, now=now, config=config)
+    rounds = math.ceil((waiting + 1) / pickers)
+    seconds = rounds * times.pick_seconds + times.rail_seconds + times.pack_seconds
+    return now + dt.timedelta(seconds=seconds), ""
+
+
+def _rider_free_times(store: Store, now: dt.datetime) -> list[dt.datetime]:
+    """When each rider on shift is next at the store and free."""
+    model = travel_model(store)
+    home = store_point(store)
+    free = []
+    for shift in RiderShift.objects.filter(store=store, ended_at__isnull=True):
+        trip = (
+            Trip.objects.filter(
+                shift=shift, state__in=[TripState.ASSIGNED, TripState.OUT]
+            )
+            .order_by("-planned_return")
+            .first()
+        )
+        at = now
+        if trip is not None:
+            at = max(now, trip.planned_return)
+        else:
+            last = (
+                TripStop.objects.filter(trip__shift=shift, arrived_at__isnull=False)
+                .select_related("fulfilment")
+                .order_by("-arrived_at")
+                .first()
+            )
+            if last is not None and last.fulfilment.latitude is not None:
+                point = (
+                    float(last.fulfilment.latitude),
+                    float(last.fulfilment.longitude),
+                )
+                at = max(
+                    now,
+                    last.arrived_at + dt.timedelta(seconds=model.seconds(point, home)),
+                )
+        free.append(at)
+    return sorted(free)
+
+
+def rider_at_door_estimate(
+    *,
+    store: Store,
+    now: dt.datetime,
+    ready_at: dt.datetime,
+    point: tuple[float, float],
+) -> tuple[dt.datetime | None, str]:
+    """When a rider could hand a new order over: every delivery already promised
+    and not yet on a trip takes the earliest free rider for a round trip of its
+    own (no pooling assumed: late, not early); then this one. None (with the
+    reason) when no rider is on shift."""
+    free = _rider_free_times(store, now)
+    if not free:
+        return None, f"no rider is on shift at {store.code}"
+    model = travel_model(store)
+    home = store_point(store)
+    live = TripStop.objects.filter(state__in=[StopState.PENDING, StopState.DELIVERED])
+    backlog = (
+        Fulfilment.objects.filter(
+            store=store,
+            mode=FulfilmentMode.DELIVERY,
+            latitude__isnull=False,
+            state__in=[
+                FulfilmentState.OPEN,
+                FulfilmentState.PICKING,
+                FulfilmentState.PACKED,
+            ],
+        )
+        .exclude(pk__in=live.values("fulfilment_id"))
+        .order_by("deadline", "pk")
+        .values_list("latitude", "longitude")
+    )
+    for lat, lng in backlog:
+        ride = model.seconds(home, (float(lat), float(lng)))
+        round_trip = dt.timedelta(seconds=2 * ride + model.handover_seconds)
+        free[0] = free[0] + round_trip
+        free.sort()
+    depart = max(free[0], ready_at)
+    ride = dt.timedelta(seconds=model.seconds(home, point) + model.handover_seconds)
+    return depart + ride, ""
+
+
+# --- Slots ----------------------------------------------------------------------------
+
+
+def slot_capacity(*, store: Store, config: DeliverySettings) -> int:
+    """Places per window: the riders on shift, each taking a few orders."""
+    riders = RiderShift.objects.filter(store=store, ended_at__isnull=True).count()
+    return riders * config.orders_per_rider_slot
+
+
+def _window_start(at: dt.datetime, minutes: int) -> dt.datetime:
+    """The start of the ``minutes``-long window holding ``at`` (aligned to the
+    hour, in UTC: every zone in use is a whole or half hour from it)."""
+    at = at.astimezone(dt.UTC).replace(second=0, microsecond=0)
+    return at - dt.timedelta(minutes=at.minute % minutes)
+
+
+def slot_row(
+    *,
+    store: Store,
+    kind: str,
+    starts: dt.datetime,
+    ends: dt.datetime,
+    capacity: int,
+) -> DeliverySlot:
+    """The window's row, created with ``capacity``; an existing row follows the
+    riders on shift now but never drops below what is booked."""
+    slot, created = DeliverySlot.objects.get_or_create(
+        store=store,
+        kind=kind,
+        starts=starts,
+        defaults={"ends": ends, "capacity": capacity},
+    )
+    if not created and slot.capacity != capacity:
+        DeliverySlot.objects.filter(pk=slot.pk).update(
+            capacity=Greatest(F("booked"), capacity)
+        )
+        slot.refresh_from_db(fields=["capacity", "booked"])
+    return slot
+
+
+def _token(
+    store: Store, kind: str, starts: dt.datetime, ends: dt.datetime, point
+) -> str:
+    return signing.dumps(
+        {
+            "store": store.code,
+            "kind": kind,
+            "starts": starts.isoformat(),
+            "ends": ends.isoformat(),
+            "lat": str(point[0]),
+            "lng": str(point[1]),
+        },
+        salt=QUOTE_SALT,
+        compress=True,
+    )
+
+
 def quote(
     *,
     store: Store,
@@ -54,38 +327,246 @@ def quote(
     line_count: int,
     at: dt.datetime,
 ) -> Quote:
-    """The promise for an order placed ``at``: express within the store's minutes."""
+    """What the store can promise the point now (see the module docstring)."""
     distance = coverage_check(store=store, latitude=latitude, longitude=longitude)
-    deadline = at + dt.timedelta(minutes=store.delivery_promise_minutes)
-    token = signing.dumps(
-        {
-            "store": store.code,
-            "lat": str(latitude),
-            "lng": str(longitude),
-            "deadline": deadline.isoformat(),
-            "mode": "express",
-        },
-        salt=QUOTE_SALT,
-        compress=True,
-    )
+    config = delivery_settings(store)
+    point = (float(latitude), float(longitude))
+    promise = dt.timedelta(minutes=store.delivery_promise_minutes)
+    window = dt.timedelta(minutes=config.slot_minutes)
+    capacity = slot_capacity(store=store, config=config)
+    ready_at, reason = ready_estimate(store=store, now=at, config=config)
+    arrival = None
+    if ready_at is not None:
+        arrival, reason = rider_at_door_estimate(
+            store=store, now=at, ready_at=ready_at, point=point
+        )
+    offers: list[Offer] = []
+    if arrival is not None and arrival <= at + promise:
+        starts = _window_start(at, config.slot_minutes)
+        slot = slot_row(
+            store=store,
+            kind=SlotKind.EXPRESS,
+            starts=starts,
+            ends=starts + window,
+            capacity=capacity,
+        )
+        if slot.booked < slot.capacity:
+            offers.append(
+                Offer(
+                    kind=SlotKind.EXPRESS,
+                    starts=at,
+                    ends=at + promise,
+                    available=slot.capacity - slot.booked,
+                    token=_token(store, SlotKind.EXPRESS, starts, at + promise, point),
+                )
+            )
+        else:
+            reason = "express is fully booked for now"
+    elif arrival is not None:
+        minutes = math.ceil((arrival - at).total_seconds() / 60)
+        reason = (
+            f"the earliest arrival is in {minutes} minutes, beyond the "
+            f"{store.delivery_promise_minutes}-minute promise"
+        )
+    if arrival is not None and not offers:
+        starts = _window_start(arrival, config.slot_minutes)
+        for _ in range(SLOTS_SEARCHED):
+            if len(offers) == SLOTS_OFFERED:
+                break
+            slot = slot_row(
+                store=store,
+                kind=SlotKind.WINDOW,
+                starts=starts,
+                ends=starts + window,
+                capacity=capacity,
+            )
+            if slot.booked < slot.capacity and slot.ends >= arrival:
+                offers.append(
+                    Offer(
+                        kind=SlotKind.WINDOW,
+                        starts=slot.starts,
+                        ends=slot.ends,
+                        available=slot.capacity - slot.booked,
+                        token=_token(
+                            store, SlotKind.WINDOW, slot.starts, slot.ends, point
+                        ),
+                    )
+                )
+            starts += window
+    first = offers[0] if offers else None
+    if first is None:
+        mode = "unavailable"
+    else:
+        mode = "express" if first.kind == SlotKind.EXPRESS else "slot"
     return Quote(
         store_code=store.code,
-        mode="express",
+        mode=mode,
         distance_km=distance,
-        deadline=deadline,
-        token=token,
+        deadline=first.ends if first else None,
+        token=first.token if first else "",
+        refused_reason="" if mode == "express" else reason,
+        estimated_arrival=arrival,
+        offers=tuple(offers),
     )
+
+
+def quote_data(q: Quote) -> dict[str, Any]:
+    """A quote as the API shows it (also the fresh offer of a refusal)."""
+    return {
+        "store": q.store_code,
+        "mode": q.mode,
+        "express": q.mode == "express",
+        "distance_km": str(q.distance_km),
+        "deadline": q.deadline.isoformat() if q.deadline else None,
+        "token": q.token,
+        "refused_reason": q.refused_reason,
+        "estimated_arrival": (
+            q.estimated_arrival.isoformat() if q.estimated_arrival else None
+        ),
+        "offers": [
+            {
+                "kind": offer.kind,
+                "starts": offer.starts.isoformat(),
+                "ends": offer.ends.isoformat(),
+                "available": offer.available,
+                "token": offer.token,
+            }
+            for offer in q.offers
+        ],
+        "alternatives": ["pickup"],
+    }
+
+
+# --- Booking --------------------------------------------------------------------------
 
 
 def quote_read(token: str) -> dict:
-    """A quote's content, if the token is ours and still fresh."""
+    """A quote's content, if the token is ours and still fresh; else why not."""
     try:
-        return signing.loads(token, salt=QUOTE_SALT, max_age=QUOTE_MAX_AGE)
+        return signing.loads(
+            token or "", salt=QUOTE_SALT, max_age=settings.HEMA_QUOTE_TTL_SECONDS
+        )
     except signing.SignatureExpired:
-        raise InvalidQuoteToken(
-            "The delivery quote has expired; ask for a new one.", {"field": "quote"}
-        ) from None
+        raise _Refusal("the delivery quote has expired") from None
     except signing.BadSignature:
-        raise InvalidQuoteToken(
-            "Not a valid delivery quote.", {"field": "quote"}
+        raise _Refusal("not a valid delivery quote") from None
+
+
+class _Refusal(Exception):
+    pass
+
+
+def book(
+    *,
+    token: str,
+    store: Store,
+    latitude: Decimal,
+    longitude: Decimal,
+    reference: str,
+    at: dt.datetime,
+    line_count: int = 1,
+) -> Booking:
+    """Take a place in the quote's window for order ``reference``. Caller holds
+    the checkout's transaction: a refused payment gives the place back. A bad
+    token (forged, expired, another store's or another address's) or a full
+    window is a ``QuoteRefused`` (409) whose ``extra.offer`` is a fresh quote."""
+    try:
+        content = quote_read(token)
+        if content.get("store") != store.code:
+            raise _Refusal(f"the quote is not for {store.code}")
+        km = distance_km(
+            float(content["lat"]),
+            float(content["lng"]),
+            float(latitude),
+            float(longitude),
+        )
+        if km > SAME_POINT_KM:
+            raise _Refusal("the quote is for another address")
+        kind = content["kind"]
+        starts = dt.datetime.fromisoformat(content["starts"])
+        deadline = dt.datetime.fromisoformat(content["ends"])
+        config = delivery_settings(store)
+        slot = slot_row(
+            store=store,
+            kind=kind,
+            starts=starts,
+            ends=starts + dt.timedelta(minutes=config.slot_minutes),
+            capacity=slot_capacity(store=store, config=config),
+        )
+        taken = DeliverySlot.objects.filter(
+            pk=slot.pk, booked__lt=F("capacity")
+        ).update(booked=F("booked") + 1, updated_at=timezone.now())
+        if not taken:
+            raise _Refusal(
+                "express is fully booked"
+                if kind == SlotKind.EXPRESS
+                else f"the window from {starts:%H:%M} UTC is full"
+            )
+    except (_Refusal, KeyError, ValueError, TypeError) as exc:
+        reason = str(exc) if isinstance(exc, _Refusal) else "not a valid delivery quote"
+        fresh = quote(
+            store=store,
+            latitude=latitude,
+            longitude=longitude,
+            line_count=line_count,
+            at=at,
+        )
+        raise QuoteRefused(
+            f"delivery_quote: {reason}; here is a fresh offer.",
+            {"field": "delivery_quote", "reason": reason, "offer": quote_data(fresh)},
         ) from None
+    DeliveryBooking.objects.create(slot=slot, reference=reference, deadline=deadline)
+    distance = distance_km_decimal(store.latitude, store.longitude, latitude, longitude)
+    return Booking(slot_id=slot.pk, kind=kind, deadline=deadline, distance_km=distance)
+
+
+def book_best(
+    *,
+    store: Store,
+    latitude: Decimal,
+    longitude: Decimal,
+    reference: str,
+    at: dt.datetime,
+    line_count: int = 1,
+) -> Booking:
+    """A checkout without a quote token: quote now and book the first offer
+    (express when it can be kept, else the earliest window). No offer at all
+    is a ``NoDeliveryCapacity`` (409) that offers pickup."""
+    q = quote(
+        store=store,
+        latitude=latitude,
+        longitude=longitude,
+        line_count=line_count,
+        at=at,
+    )
+    if not q.token:
+        raise NoDeliveryCapacity(
+            f"{store.code} cannot deliver there now: {q.refused_reason}. Pickup in "
+            "store is available.",
+            {"field": "fulfilment_mode", "offer": quote_data(q)},
+        )
+    return book(
+        token=q.token,
+        store=store,
+        latitude=latitude,
+        longitude=longitude,
+        reference=reference,
+        at=at,
+        line_count=line_count,
+    )
+
+
+def booking_release(*, reference: str) -> bool:
+    """Give a cancelled order's place back to its window (a conditional UPDATE
+    that never takes ``booked`` below zero). Caller holds a transaction;
+    returns whether there was a booking."""
+    booking = (
+        DeliveryBooking.objects.select_for_update().filter(reference=reference).first()
+    )
+    if booking is None:
+        return False
+    DeliverySlot.objects.filter(pk=booking.slot_id, booked__gt=0).update(
+        booked=F("booked") - 1, updated_at=timezone.now()
+    )
+    booking.delete()
+    return True

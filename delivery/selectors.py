@@ -91,3 +91,58 @@ def pack_times_of_day(*, store: Store, day: dt.date | None = None) -> dict:
         "p90": round(percentile(durations, 0.9), 1),
         "on_target": sum(d <= target for d in durations),
     }
+
+
+def delivery_tracking(*, order_id: int, now: dt.datetime | None = None) -> dict | None:
+    """What the shopper sees of a delivery: the promise, the rider's last
+    position while out, the arrival estimate (the plan, or later if the rider's
+    position says so: never earlier) and, once done, the actual time.
+    None for an order that is not delivered by the store."""
+    from delivery.models import FulfilmentMode, StopState, TripState, TripStop
+    from delivery.travel import travel_model
+
+    fulfilment = (
+        Fulfilment.objects.filter(order_id=order_id, mode=FulfilmentMode.DELIVERY)
+        .select_related("store")
+        .first()
+    )
+    if fulfilment is None:
+        return None
+    now = now or timezone.now()
+    stop = (
+        TripStop.objects.filter(fulfilment=fulfilment)
+        .select_related("trip__shift")
+        .order_by("-pk")
+        .first()
+    )
+    data: dict = {
+        "state": fulfilment.state,
+        "promised_by": fulfilment.deadline,
+        "estimated_arrival": fulfilment.deadline,
+        "delivered_at": fulfilment.delivered_at,
+        "rider": None,
+    }
+    if stop is None:
+        return data
+    if stop.state == StopState.DELIVERED:
+        data["estimated_arrival"] = stop.arrived_at
+        return data
+    if stop.state == StopState.FAILED:
+        data["failure_reason"] = stop.failure_reason
+        return data
+    estimate = stop.planned_arrival
+    shift = stop.trip.shift
+    if stop.trip.state == TripState.OUT and shift.position_at is not None:
+        data["rider"] = {
+            "lat": str(shift.latitude),
+            "lng": str(shift.longitude),
+            "at": shift.position_at,
+        }
+        if fulfilment.latitude is not None:
+            ride = travel_model(fulfilment.store).seconds(
+                (float(shift.latitude), float(shift.longitude)),
+                (float(fulfilment.latitude), float(fulfilment.longitude)),
+            )
+            estimate = max(estimate, now + dt.timedelta(seconds=ride))
+    data["estimated_arrival"] = estimate
+    return data

@@ -147,3 +147,128 @@ class RailEventOutput(serializers.Serializer):
     location = serializers.CharField(allow_null=True)
     expected_at = serializers.DateTimeField(allow_null=True)
     arrived_at = serializers.DateTimeField(allow_null=True)
+
+
+# --- Riders ---------------------------------------------------------------------------
+
+
+class PositionInput(serializers.Serializer):
+    """Read as text so that the service names a bad value (400, ``field``)."""
+
+    lat = serializers.CharField(max_length=32, help_text="Latitude, degrees.")
+    lng = serializers.CharField(max_length=32, help_text="Longitude, degrees.")
+
+
+class FailedInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=255)
+
+
+class ShiftOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    store = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    capacity_bags = serializers.IntegerField()
+    lat = serializers.CharField(allow_null=True)
+    lng = serializers.CharField(allow_null=True)
+    position_at = serializers.DateTimeField(allow_null=True)
+
+
+class StopOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    sequence = serializers.IntegerField()
+    order = serializers.CharField()
+    lat = serializers.CharField(allow_null=True)
+    lng = serializers.CharField(allow_null=True)
+    deadline = serializers.DateTimeField()
+    planned_arrival = serializers.DateTimeField()
+    arrived_at = serializers.DateTimeField(allow_null=True)
+    state = serializers.CharField()
+    failure_reason = serializers.CharField()
+
+
+class TripOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    state = serializers.CharField()
+    planned_departure = serializers.DateTimeField()
+    planned_return = serializers.DateTimeField()
+    picked_up_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    stops = StopOutput(many=True)
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def shift_data(shift) -> dict:
+    return {
+        "id": shift.pk,
+        "store": shift.store.code,
+        "started_at": shift.started_at,
+        "ended_at": shift.ended_at,
+        "capacity_bags": shift.capacity_bags,
+        "lat": _text(shift.latitude),
+        "lng": _text(shift.longitude),
+        "position_at": shift.position_at,
+    }
+
+
+def stop_data(stop) -> dict:
+    fulfilment = stop.fulfilment
+    return {
+        "id": stop.pk,
+        "sequence": stop.sequence,
+        "order": fulfilment.reference,
+        "lat": _text(fulfilment.latitude),
+        "lng": _text(fulfilment.longitude),
+        "deadline": stop.deadline,
+        "planned_arrival": stop.planned_arrival,
+        "arrived_at": stop.arrived_at,
+        "state": stop.state,
+        "failure_reason": stop.failure_reason,
+    }
+
+
+def trip_data(trip) -> dict:
+    stops = sorted(trip.stops.all(), key=lambda stop: stop.sequence)
+    return {
+        "id": trip.pk,
+        "state": trip.state,
+        "planned_departure": trip.planned_departure,
+        "planned_return": trip.planned_return,
+        "picked_up_at": trip.picked_up_at,
+        "finished_at": trip.finished_at,
+        "stops": [stop_data(stop) for stop in stops],
+    }
+
+
+# --- The delivery quote ---------------------------------------------------------------
+
+
+class OfferOutput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["express", "window"])
+    starts = serializers.DateTimeField()
+    ends = serializers.DateTimeField(help_text="The deadline of this promise.")
+    available = serializers.IntegerField(help_text="Places left in this window.")
+    token = serializers.CharField(
+        help_text="Send as `delivery_quote` at checkout to book this offer."
+    )
+
+
+class QuoteOutput(serializers.Serializer):
+    store = serializers.CharField()
+    mode = serializers.ChoiceField(
+        choices=["express", "slot", "unavailable"],
+        help_text="`express` within the store's promise; `slot` when express is "
+        "refused (`refused_reason` says why) and windows are offered; "
+        "`unavailable` when nothing can be promised (pickup only).",
+    )
+    express = serializers.BooleanField()
+    distance_km = serializers.CharField()
+    deadline = serializers.CharField(allow_null=True)
+    token = serializers.CharField(help_text="The first offer's token ('' if none).")
+    refused_reason = serializers.CharField()
+    estimated_arrival = serializers.CharField(allow_null=True)
+    offers = OfferOutput(many=True)
+    alternatives = serializers.ListField(child=serializers.CharField())

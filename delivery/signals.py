@@ -15,8 +15,10 @@ writes any refund as a pending ``Refund`` row (the outbox).
   ``code`` is what the shopper shows to collect it.
 * ``collected(sender, fulfilment, actor)``: the counter checked the code.
 * ``out_for_delivery(sender, fulfilment, actor)``, ``delivered(sender,
-  fulfilment, actor)``, ``delivery_failed(sender, fulfilment, reason, actor)``:
-  the rider's steps (sent by the dispatcher when it arrives).
+  fulfilment, actor)``, ``delivery_failed(sender, fulfilment, reason, outcome,
+  actor)``: the rider's steps (``delivery/riders.py``). ``outcome`` is the
+  store's setting: ``refund`` (the fulfilment is closed as failed) or
+  ``redeliver`` (it is packed again and waits for another trip).
 """
 
 from django.dispatch import Signal

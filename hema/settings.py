@@ -379,12 +379,25 @@ CELERY_BEAT_SCHEDULE = {
         "task": "delivery.purge_idempotency_keys",
         "schedule": crontab(minute=19),
     },
+    # The dispatcher: every 30 seconds, one tick per store with riders on shift,
+    # on its own `dispatch` queue (CELERY_TASK_ROUTES).
+    "delivery-dispatch": {
+        "task": "delivery.dispatch_all",
+        "schedule": 30.0,
+    },
     # Nightly, in the quiet hour: recompute every store's stock counts from the
     # ledger and the held reservations; drift is recorded and logged, never fixed.
     "inventory-reconcile": {
         "task": "inventory.reconcile",
         "schedule": crontab(hour=3, minute=30),
     },
+}
+
+# The dispatcher's tasks have a queue of their own, so that pricing, forecasts
+# and other jobs never delay a tick: run a worker with `-Q dispatch` for it.
+CELERY_TASK_ROUTES = {
+    "delivery.dispatch_all": {"queue": "dispatch"},
+    "delivery.dispatch_store": {"queue": "dispatch"},
 }
 
 # --- Domain defaults --------------------------------------------------------
@@ -415,6 +428,15 @@ HEMA_REPRICING_STALE_SECONDS = env.int("HEMA_REPRICING_STALE_SECONDS", default=6
 HEMA_TASK_MAX_DELIVERIES = env.int("HEMA_TASK_MAX_DELIVERIES", default=5)
 
 # Tax rates by product tax class; shelf prices include tax.
+# Delivery: the dispatcher's solver (a dotted path to `solve(problem, *,
+# time_budget_seconds, max_iterations, seed)`) and its time budget per tick;
+# a quote's token lives HEMA_QUOTE_TTL_SECONDS.
+HEMA_DISPATCH_SOLVER = env.str(
+    "HEMA_DISPATCH_SOLVER", default="delivery.routing.solve.solve"
+)
+HEMA_DISPATCH_BUDGET_SECONDS = env.float("HEMA_DISPATCH_BUDGET_SECONDS", default=1.5)
+HEMA_QUOTE_TTL_SECONDS = env.int("HEMA_QUOTE_TTL_SECONDS", default=300)
+
 HEMA_TAX_RATES = {"standard": "0.13", "reduced": "0.09", "zero": "0"}
 # Unpaid checkouts hold their stock this long.
 HEMA_CHECKOUT_HOLD_MINUTES = env.int("HEMA_CHECKOUT_HOLD_MINUTES", default=15)

@@ -401,6 +401,7 @@ class _CartPaymentApi(APIView):
             fulfilment_mode=data.validated_data["fulfilment_mode"],
             payment_method=data.validated_data["payment_method"],
             address=_address(member, data.validated_data.get("address_id")),
+            delivery_quote=data.validated_data.get("delivery_quote") or None,
         )
         return _checkout_response(result)
 

@@ -36,7 +36,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from delivery.promise import Quote, quote
+from delivery.promise import Booking, book, book_best
 from inventory.services import (
     ReservationLine,
     stock_reserve,
@@ -78,7 +78,7 @@ from orders.wallet import wallet_debit, wallet_lock
 class CheckoutResult:
     order: Order
     payment: Payment
-    quote: Quote | None = None
+    booking: Booking | None = None
     repriced: list[dict[str, str]] = field(default_factory=list)
     # The cart had been checked out before: this is its order, nothing was done.
     replayed: bool = False
@@ -95,7 +95,7 @@ class _CheckoutInfo:
     wallet: Wallet | None
     mode: str
     address: Address | None
-    promise: Quote | None
+    promise: Booking | None
     number: str
     now: dt.datetime
 
@@ -361,7 +361,7 @@ def _place(info: _CheckoutInfo) -> CheckoutResult:
     # Everything the answer shows is in hand: no need to read it back.
     order._prefetched_objects_cache = {"lines": lines, "events": events, "refunds": []}
     return CheckoutResult(
-        order=order, payment=payment, quote=info.promise, repriced=repriced
+        order=order, payment=payment, booking=info.promise, repriced=repriced
     )
 
 
@@ -374,6 +374,7 @@ def _checkout(
     payment_method: str,
     address: Address | None,
     now: dt.datetime,
+    delivery_quote: str | None = None,
 ) -> CheckoutResult:
     modes, wrong_mode, wrong_channel = _MODES[channel]
     if fulfilment_mode not in modes:
@@ -404,16 +405,18 @@ def _checkout(
             raise CartEmpty("The cart is empty.", {"field": "cart"})
         if channel == Channel.APP:
             _refuse_withdrawn(lines)
+        wallet = _wallet_locked(member) if gateway.name == WALLET else None
+        number = order_number_next(store=cart.store, at=now)
         promise = None
         if address is not None:
-            promise = quote(
-                store=cart.store,
-                latitude=address.latitude,
-                longitude=address.longitude,
+            promise = _delivery_book(
+                cart=cart,
+                address=address,
+                token=delivery_quote,
+                reference=number,
                 line_count=len(lines),
-                at=now,
+                now=now,
             )
-        wallet = _wallet_locked(member) if gateway.name == WALLET else None
         return _place(
             _CheckoutInfo(
                 cart=cart,
@@ -424,10 +427,35 @@ def _checkout(
                 mode=fulfilment_mode,
                 address=address,
                 promise=promise,
-                number=order_number_next(store=cart.store, at=now),
+                number=number,
                 now=now,
             )
         )
+
+
+def _delivery_book(
+    *,
+    cart: Cart,
+    address: Address,
+    token: str | None,
+    reference: str,
+    line_count: int,
+    now: dt.datetime,
+) -> Booking:
+    """Take the delivery capacity the order's promise needs, in the checkout's
+    transaction (a refused checkout gives it back): the shopper's chosen quote,
+    or without one the best the store can promise now."""
+    where = {
+        "store": cart.store,
+        "latitude": address.latitude,
+        "longitude": address.longitude,
+        "reference": reference,
+        "at": now,
+        "line_count": line_count,
+    }
+    if token:
+        return book(token=token, **where)
+    return book_best(**where)
 
 
 def checkout_app(
@@ -438,8 +466,13 @@ def checkout_app(
     payment_method: str,
     address: Address | None = None,
     now: dt.datetime | None = None,
+    delivery_quote: str | None = None,
 ) -> CheckoutResult:
     """An app order: coverage and promise, stock reserved all or nothing, payment.
+
+    A delivery books the capacity of ``delivery_quote`` (a token from the
+    store's delivery quote: express or a window); without one it books the best
+    the store can promise now.
 
     Paid with the wallet, the order is ``paid`` when this returns; with a provider
     it is ``created`` and holds its stock until the provider's webhook (or the
@@ -454,6 +487,7 @@ def checkout_app(
         payment_method=payment_method,
         address=address,
         now=now or timezone.now(),
+        delivery_quote=delivery_quote,
     )
 
 
@@ -465,6 +499,7 @@ def checkout_in_store(
     payment_method: str,
     address: Address | None = None,
     now: dt.datetime | None = None,
+    delivery_quote: str | None = None,
 ) -> CheckoutResult:
     """Pay an in-store cart. Lines scanned within the hold keep their price; older
     ones are charged the price now and listed in ``repriced``. The goods leave
@@ -478,4 +513,5 @@ def checkout_in_store(
         payment_method=payment_method,
         address=address,
         now=now or timezone.now(),
+        delivery_quote=delivery_quote,
     )

@@ -16,8 +16,12 @@ from typing import Any
 
 from delivery.fulfilment import LineSpec, open_fulfilment
 from delivery.models import Fulfilment, FulfilmentLine
-from orders.events import order_event_record
-from orders.lifecycle import order_line_short, order_transition, refund_what_is_left
+from orders.lifecycle import (
+    DELIVERY_FAILED_MOVES,
+    order_line_short,
+    order_transition,
+    refund_what_is_left,
+)
 from orders.models import (
     Channel,
     FulfilmentMode,
@@ -26,6 +30,7 @@ from orders.models import (
     OrderLineState,
     OrderState,
 )
+from orders.refunds import refund_create
 from orders.tax import money
 
 S = OrderState
@@ -59,6 +64,8 @@ def order_fulfilment_open(order: Order, lines: Iterable[OrderLine]) -> None:
         paid_at=order.paid_at,
         lines=[line_spec(line) for line in lines if line.state == OrderLineState.OPEN],
         skips_picking=order.channel == Channel.IN_STORE,
+        latitude=order.delivery_latitude,
+        longitude=order.delivery_longitude,
     )
 
 
@@ -156,15 +163,36 @@ def on_delivery_failed(
     sender: Any,
     fulfilment: Fulfilment,
     reason: str = "",
+    outcome: str = "refund",
     actor: Any = None,
     **kwargs: Any,
 ) -> None:
-    """The rider could not deliver: the order keeps its state, the timeline
-    says why (a manager refunds or sends it again)."""
+    """The rider could not deliver. By the store's setting (``outcome``) the
+    order goes back to ``packed`` to be delivered again, or is ``cancelled`` and
+    what is left of its payment refunded (a pending refund, the outbox); the
+    timeline says why either way."""
     order = _order_locked(fulfilment.order_id)
-    order_event_record(
-        order, order.state, order.state, actor, f"delivery failed: {reason}"
+    note = f"delivery failed: {reason}" if reason else "delivery failed"
+    if outcome == "redeliver":
+        order_transition(
+            order=order,
+            to_state=S.PACKED,
+            actor=actor,
+            note=f"{note}; to be delivered again",
+            extra_moves=DELIVERY_FAILED_MOVES,
+        )
+        return
+    order_transition(
+        order=order,
+        to_state=S.CANCELLED,
+        actor=actor,
+        note=f"{note}; refunded",
+        extra_moves=DELIVERY_FAILED_MOVES,
     )
+    order.refresh_from_db(fields=["total", "refunded_total"])
+    left = order.total - order.refunded_total
+    if left > 0:
+        refund_create(order=order, amount=left, reason=note, actor=actor)
 
 
 def connect() -> None:

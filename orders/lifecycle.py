@@ -21,6 +21,7 @@ from delivery.fulfilment import (
     fulfilment_close_empty,
     fulfilment_line_add,
 )
+from delivery.promise import booking_release
 from inventory.errors import InsufficientStock
 from inventory.models import Reservation, ReservationState, StoreProduct
 from inventory.services import ReservationLine, reservation_release, stock_reserve
@@ -88,17 +89,31 @@ def cancellable_states(order: Order) -> set[str]:
     return IN_STORE_CANCELLABLE if order.channel == Channel.IN_STORE else CANCELLABLE
 
 
+# A failed delivery, and only that (never a member's cancel), takes an order out
+# for delivery back to packed (delivered again) or to cancelled (refunded).
+DELIVERY_FAILED_MOVES: dict[str, set[str]] = {
+    S.OUT_FOR_DELIVERY: {S.PACKED, S.CANCELLED}
+}
+
+
 @transaction.atomic
 def order_transition(
-    *, order: Order, to_state: str, actor: Any = None, note: str = ""
+    *,
+    order: Order,
+    to_state: str,
+    actor: Any = None,
+    note: str = "",
+    extra_moves: dict[str, set[str]] | None = None,
 ) -> Order:
     """Move the order one step along its mode's path; anything else is refused.
 
-    The UPDATE is conditional on the state read, so two racing moves cannot both
-    succeed.
+    ``extra_moves`` are moves only the caller's flow may make (a failed
+    delivery). The UPDATE is conditional on the state read, so two racing moves
+    cannot both succeed.
     """
     from_state = order.state
     allowed = set(order_path(order).get(from_state, set()))
+    allowed |= (extra_moves or {}).get(from_state, set())
     if from_state in cancellable_states(order):
         allowed.add(S.CANCELLED)
     if to_state not in allowed:
@@ -196,6 +211,8 @@ def order_cancel(
         # Before picking: the store's work for it stops (refused once picked).
         fulfilment_cancel(order_id=order.pk)
     _release_lines(order, actor)
+    if order.fulfilment_mode == FulfilmentMode.DELIVERY:
+        booking_release(reference=order.number)  # its delivery window's place
     order.lines.filter(state=OrderLineState.OPEN).update(state=OrderLineState.CANCELLED)
     refundable = order.total - order.refunded_total
     if was_paid and refundable > 0:
@@ -354,6 +371,8 @@ def _close_if_nothing_left(order: Order, actor: Any) -> None:
     ).exists():
         return
     fulfilment_close_empty(order_id=order.pk)
+    if order.fulfilment_mode == FulfilmentMode.DELIVERY:
+        booking_release(reference=order.number)  # no rider will carry it
     from_state = order.state
     Order.objects.filter(pk=order.pk, state=from_state).update(
         state=S.CANCELLED, updated_at=timezone.now()

@@ -6,6 +6,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from delivery.selectors import delivery_tracking
 from hema.serializers import StrictInputSerializer
 from inventory.serializers import LatitudeField, LongitudeField
 from orders.models import (
@@ -253,6 +254,14 @@ class CheckoutInput(serializers.Serializer):
     fulfilment_mode = serializers.ChoiceField(choices=FulfilmentMode.choices)
     address_id = serializers.IntegerField(required=False, allow_null=True)
     payment_method = serializers.CharField(max_length=32, default="wallet")
+    delivery_quote = serializers.CharField(
+        max_length=2048,
+        required=False,
+        allow_blank=True,
+        help_text="A token from GET /stores/<code>/delivery-quote/ (express or a "
+        "window offered there). Without it a delivery books the best the store "
+        "can promise now.",
+    )
 
 
 # --- Orders -----------------------------------------------------------------------
@@ -326,10 +335,40 @@ class OrderSummaryOutput(serializers.ModelSerializer):
         )
 
 
+class RiderPositionOutput(serializers.Serializer):
+    lat = serializers.CharField()
+    lng = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class DeliveryTrackingOutput(serializers.Serializer):
+    state = serializers.CharField(help_text="The delivery's state at the store.")
+    promised_by = serializers.DateTimeField()
+    estimated_arrival = serializers.DateTimeField(
+        help_text="The plan, later if the rider's position says so; once "
+        "delivered, the actual time."
+    )
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    rider = RiderPositionOutput(
+        allow_null=True, help_text="The rider's last position while out."
+    )
+    failure_reason = serializers.CharField(required=False)
+
+
 class OrderOutput(OrderSummaryOutput):
     lines = OrderLineOutput(many=True)
     timeline = OrderEventOutput(source="events", many=True)
     refunds = RefundOutput(many=True)
+    delivery = serializers.SerializerMethodField(
+        help_text="Delivery tracking (null unless delivered by the store)."
+    )
+
+    @extend_schema_field(DeliveryTrackingOutput(allow_null=True))
+    def get_delivery(self, order: Order) -> dict | None:
+        if order.fulfilment_mode != "delivery" or order.paid_at is None:
+            return None
+        data = delivery_tracking(order_id=order.pk)
+        return None if data is None else DeliveryTrackingOutput(data).data
 
     class Meta(OrderSummaryOutput.Meta):
         fields = (
@@ -343,6 +382,7 @@ class OrderOutput(OrderSummaryOutput):
             "lines",
             "timeline",
             "refunds",
+            "delivery",
         )
 
 

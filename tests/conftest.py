@@ -109,3 +109,34 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         and exitstatus == pytest.ExitCode.OK
     ):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def put_crew_on_shift(store) -> tuple:
+    """A picker on duty and a rider on shift at ``store``: the delivery promise
+    offers nothing without them."""
+    from delivery.riders import picker_shift_start, rider_shift_start
+    from tests.factories import StoreStaffFactory
+
+    picker = StoreStaffFactory(store=store, role="picker").user
+    rider = StoreStaffFactory(store=store, role="rider").user
+    return (
+        picker_shift_start(store=store, picker=picker),
+        rider_shift_start(store=store, rider=rider),
+    )
+
+
+@pytest.fixture(autouse=True)
+def _delivery_crew(request):
+    """Tests of orders and delivery that use the test store find a picker and a
+    rider on shift there, as a trading store has (``@pytest.mark.no_crew``
+    leaves the store unstaffed)."""
+    path = str(request.node.path)
+    if (
+        "store" not in request.fixturenames
+        or request.node.get_closest_marker("no_crew")
+        or not any(part in path for part in ("/tests/orders/", "/tests/delivery/"))
+    ):
+        return
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    put_crew_on_shift(request.getfixturevalue("store"))

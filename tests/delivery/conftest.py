@@ -32,6 +32,7 @@ from tests.orders.conftest import (  # noqa: F401  (fixtures used by these tests
     make_shopper,
     shopper,
     snapshot,
+    stocked,
 )
 
 D = Decimal
@@ -229,3 +230,52 @@ def delivery_snapshot() -> dict[str, Any]:
         "rail_events": RailEvent.objects.count(),
         "recounts": rows(RecountRequest.objects, "resolved_at"),
     }
+
+
+# --- Riders and deliveries ------------------------------------------------------------
+
+
+def rider_client(store, *, on_shift: bool = True) -> APIClient:
+    """A rider of ``store`` logged in through the API, on shift unless asked."""
+    client = staff_client(store, "rider")
+    if on_shift:
+        response = post(client, f"/api/v1/stores/{store.code}/rider/shift")
+        assert response.status_code == 200, response.json()
+    return client
+
+
+def point_east(store, km: float) -> tuple[str, str]:
+    """A point ``km`` due east of the store (great-circle), as API strings."""
+    import math
+
+    from inventory.geo import EARTH_RADIUS_KM
+
+    lat = float(store.latitude)
+    dlng = math.degrees(km / (EARTH_RADIUS_KM * math.cos(math.radians(lat))))
+    return f"{lat:.6f}", f"{float(store.longitude) + dlng:.6f}"
+
+
+def sent_home(buyer, store, store_product, packer, point: tuple[str, str]):
+    """An in-store purchase sent home to ``point`` and packed at the counter:
+    a delivery ready for a rider (through the API). Returns its fulfilment."""
+    from orders.models import Order
+    from tests.orders.conftest import post as shopper_post
+
+    address = buyer.add_address(*point)
+    cart = buyer.cart_with(store, [(store_product, "1")], channel="in_store")
+    paid = shopper_post(
+        buyer.client,
+        f"/api/v1/carts/{cart}/pay/",
+        {
+            "fulfilment_mode": "delivery",
+            "payment_method": "wallet",
+            "address_id": address,
+        },
+    )
+    assert paid.status_code == 201, paid.json()
+    order = Order.objects.get(uuid=paid.json()["order"]["id"])
+    packed = post(
+        packer, f"/api/v1/stores/{store.code}/fulfilments/{order.number}/pack"
+    )
+    assert packed.status_code == 200, packed.json()
+    return Fulfilment.objects.get(order=order)

@@ -9,10 +9,12 @@ from django.utils import timezone
 from delivery.models import (
     Bag,
     Fulfilment,
+    PickerShift,
     RailController,
     RailSegment,
     RailStation,
     RecountRequest,
+    RiderShift,
 )
 from delivery.rail import seconds_to_packing
 from delivery.selectors import fulfilments_at_risk, pack_times_of_day, percentile
@@ -23,6 +25,7 @@ from tests.factories import StoreFactory, StoreStaffFactory, UserFactory, ZoneFa
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.no_crew  # counts the staff the command creates
 def test_seed_demo_layout_builds_the_rail_bags_and_staff_once(store):
     # Given the demo store SH01 with three zones
     for n, code in enumerate(["PRODUCE", "SEAFOOD", "MEAT"]):
@@ -39,8 +42,9 @@ def test_seed_demo_layout_builds_the_rail_bags_and_staff_once(store):
     controller = RailController.objects.get()
     call_command("seed_demo_layout")
 
-    # Then: three hang stations and two packing stations on one line
-    assert counts == (5, 4, 60, 1, 2)
+    # Then: three hang stations and two packing stations on one line; a picker,
+    # a packer and three riders, the picker on duty and the riders on shift, once
+    assert counts == (5, 4, 60, 1, 5)
     assert (
         RailStation.objects.count(),
         RailSegment.objects.count(),
@@ -54,7 +58,17 @@ def test_seed_demo_layout_builds_the_rail_bags_and_staff_once(store):
     assert sorted(StoreStaff.objects.values_list("role", flat=True)) == [
         "packer",
         "picker",
+        "rider",
+        "rider",
+        "rider",
     ]
+    assert RiderShift.objects.filter(ended_at__isnull=True).count() == 3
+    assert sorted(RiderShift.objects.values_list("rider__email", flat=True)) == [
+        "rider.sh01@hema.demo",
+        "rider2.sh01@hema.demo",
+        "rider3.sh01@hema.demo",
+    ]
+    assert PickerShift.objects.get().picker.email == "picker.sh01@hema.demo"
 
 
 def _fulfilment(floor, shopper, paid_minutes_ago: float, packed_after: float | None):

@@ -19,6 +19,7 @@ from django.db import transaction
 from delivery.layout import bags_issue, rail_layout_linear
 from delivery.models import RailController
 from delivery.rail import controller_create
+from delivery.riders import picker_shift_start, rider_shift_start
 from inventory import demo_catalogue as demo
 from inventory.models import StaffRole, Store, StoreStaff
 
@@ -27,13 +28,17 @@ DEMO_STAFF = [
     ("picker", StaffRole.PICKER),
     ("packer", StaffRole.PACKER),
 ]
+# Demo riders per store (rider.sh01@hema.demo, rider2.sh01@hema.demo, ...), all
+# on shift, and the demo picker on duty: the delivery promise needs both.
+DEMO_RIDERS = 3
 
 
 class Command(BaseCommand):
     help = (
         "Load the demo stores' ceiling rail (a hang station per zone, packing "
-        "stations, travel times), their bags, rail controllers and a demo picker "
-        "and packer per store (password from DEMO_PASSWORD, else the demo one)."
+        "stations, travel times), their bags, rail controllers, a demo picker "
+        "and packer per store and three demo riders, on shift (password from "
+        "DEMO_PASSWORD, else the demo one)."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -71,3 +76,16 @@ class Command(BaseCommand):
                 user = user_model.objects.create_user(email=email, password=password)
                 self.stdout.write(f"{store.code} {role}: {email}")
             StoreStaff.objects.get_or_create(user=user, store=store, role=role)
+            if role == StaffRole.PICKER:
+                picker_shift_start(store=store, picker=user)
+        for n in range(1, DEMO_RIDERS + 1):
+            name = "rider" if n == 1 else f"rider{n}"
+            email = f"{name}.{store.code.lower()}@hema.demo"
+            user = user_model.objects.filter(email=email).first()
+            if user is None:
+                user = user_model.objects.create_user(email=email, password=password)
+                self.stdout.write(f"{store.code} rider: {email}")
+            StoreStaff.objects.get_or_create(
+                user=user, store=store, role=StaffRole.RIDER
+            )
+            rider_shift_start(store=store, rider=user)
