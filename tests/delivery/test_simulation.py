@@ -108,3 +108,127 @@ def test_percentile_interpolates():
     assert percentile([], 95) == 0.0
     assert percentile([0, 10], 50) == 5
     assert percentile(list(range(101)), 95) == 95
+
+
+# --- A small run through the real services ----------------------------------------
+
+
+@pytest.fixture
+def shelves(store, make_store_product):
+    """Two zones of piece products, as a store the simulation can sell from."""
+    from tests.factories import ZoneFactory
+
+    produce = ZoneFactory(store=store, code="PRODUCE", name="Produce", sort_order=1)
+    dairy = ZoneFactory(store=store, code="DAIRY", name="Dairy", sort_order=2)
+    for n, zone in enumerate([produce, produce, dairy, dairy]):
+        make_store_product(list_price="9.90", zone=zone, shelf_location=f"A{n}")
+    return store
+
+
+def counts() -> dict[str, int]:
+    from delivery.models import (
+        DeliverySlot,
+        DispatchRun,
+        Fulfilment,
+        PickTask,
+        RiderShift,
+        Trip,
+    )
+    from orders.models import Order
+
+    return {
+        model.__name__: model.objects.count()
+        for model in (
+            Order,
+            Fulfilment,
+            PickTask,
+            Trip,
+            RiderShift,
+            DispatchRun,
+            DeliverySlot,
+        )
+    }
+
+
+def small_run(store):
+    from delivery.simulation import simulate
+
+    return simulate(
+        store=store,
+        orders_per_hour=60,
+        riders=5,
+        hours=0.5,
+        seed=1,
+        pickers=3,
+        max_iterations=100,
+        start=START,
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.no_crew
+@pytest.mark.slow
+def test_a_small_run_adds_up_is_deterministic_and_leaves_the_store_as_it_was(
+    shelves,
+):
+    before = counts()
+    figures = small_run(shelves)
+    assert counts() == before
+    assert figures.orders == len(
+        poisson_arrivals(random.Random(1), per_hour=60, hours=0.5)
+    )
+    assert figures.orders > 20
+    parts = figures.delivered + figures.undelivered + figures.refused
+    assert parts == figures.orders
+    assert figures.express + figures.moved_to_slot + figures.refused == figures.orders
+    assert figures.delivered == figures.orders - figures.refused  # all drained
+    assert figures.trips >= 1
+    assert 0 < figures.rider_utilisation <= 1
+    print(figures_text(figures))
+    assert small_run(shelves) == figures
+
+
+@pytest.mark.django_db
+@pytest.mark.no_crew
+@pytest.mark.slow
+def test_the_command_prints_and_writes_the_figures_and_keeps_nothing(
+    shelves, tmp_path, capsys
+):
+    import json
+
+    from django.core.management import call_command
+
+    before = counts()
+    out = tmp_path / "figures.json"
+    call_command(
+        "simulate_delivery",
+        "--store",
+        shelves.code,
+        "--orders-per-hour",
+        "40",
+        "--riders",
+        "3",
+        "--hours",
+        "0.25",
+        "--json",
+        str(out),
+    )
+    printed = capsys.readouterr().out
+    figures = json.loads(out.read_text())
+    assert counts() == before
+    assert f"orders: {figures['orders']} " in printed
+    assert "riders' utilisation:" in printed
+    assert (
+        figures["delivered"] + figures["undelivered"] + figures["refused"]
+        == (figures["orders"])
+    )
+
+
+@pytest.mark.django_db
+def test_the_command_names_a_bad_argument(store):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="No store 'XX99'"):
+        call_command("simulate_delivery", "--store", "XX99")
+    with pytest.raises(CommandError, match="--riders must be positive"):
+        call_command("simulate_delivery", "--store", store.code, "--riders", "0")
