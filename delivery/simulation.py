@@ -392,14 +392,28 @@ def _pickers_claim(run: _Run, idle: list[Any]) -> None:
     """Each idle picker claims the earliest task waiting in any zone (the real
     claim); its pick time is drawn around the store's default."""
     from delivery.errors import NothingToClaim
+    from delivery.models import PickTask, PickTaskState
     from delivery.picking import pick_task_claim
 
-    zones = list(run.store.zones.order_by("sort_order", "code"))
+    if not idle:
+        return
+    waiting = set(
+        PickTask.objects.filter(store=run.store, state=PickTaskState.OPEN).values_list(
+            "zone_id", flat=True
+        )
+    )
+    # Only the zones with a task waiting: a claim per zone and idle picker
+    # would cost hundreds of queries an event with many pickers.
+    zones = [
+        z for z in run.store.zones.order_by("sort_order", "code") if z.pk in waiting
+    ]
     for picker in list(idle):
-        for zone in zones:
+        while zones:
+            zone = zones[0]
             try:
                 task = pick_task_claim(store=run.store, zone=zone, picker=picker)
             except NothingToClaim:
+                zones.pop(0)
                 continue
             idle.remove(picker)
             seconds = floor_seconds(run.rng, mean=run.config.default_pick_seconds)
@@ -407,6 +421,8 @@ def _pickers_claim(run: _Run, idle: list[Any]) -> None:
                 run.clock.now + dt.timedelta(seconds=seconds), "picked", (picker, task)
             )
             break
+        if not zones:
+            return
 
 
 def _rail_event(run: _Run, kind: str, bag: str, station: str) -> Any:
