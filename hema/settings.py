@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "pricing",
     "delivery",
     "orders",
+    "simulation",
 ]
 
 MIDDLEWARE = [

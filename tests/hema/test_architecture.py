@@ -9,10 +9,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {
-    "accounts": {"inventory", "pricing", "delivery", "orders"},
-    "inventory": {"pricing", "delivery", "orders"},
-    "pricing": {"delivery", "orders"},
-    "delivery": {"pricing", "orders"},
+    "accounts": {"inventory", "pricing", "delivery", "orders", "simulation"},
+    "inventory": {"pricing", "delivery", "orders", "simulation"},
+    "pricing": {"delivery", "orders", "simulation"},
+    "delivery": {"pricing", "orders", "simulation"},
+    "orders": {"simulation"},
 }
 
 

@@ -1,7 +1,7 @@
 """``python manage.py simulate_delivery --store SH01 --orders-per-hour 300
 --riders 20 --hours 2 --seed 1``: the store's delivery over simulated time,
 through the real promise, checkout, picking, rail, packing, dispatcher and
-rider code (see ``delivery.simulation``). Everything runs in one transaction
+rider code (see ``simulation.delivery_run``). Everything runs in one transaction
 that is rolled back: the store is left as it was found."""
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from delivery.simulation import (
+from inventory.models import Store
+from simulation.delivery_run import (
     PICKERS_DEFAULT,
     SimulationRefused,
     figures_text,
     simulate,
 )
-from inventory.models import Store
 
 
 class Command(BaseCommand):

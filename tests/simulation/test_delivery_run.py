@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from delivery.models import RiderShift
 from delivery.riders import rider_shift_start
-from delivery.simulation import (
+from inventory.geo import distance_km
+from simulation.delivery_run import (
     Outcome,
     SimClock,
     figures_from,
@@ -21,7 +22,6 @@ from delivery.simulation import (
     poisson_arrivals,
     simulated_time,
 )
-from inventory.geo import distance_km
 from tests.factories import StoreStaffFactory
 
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -151,7 +151,7 @@ def counts() -> dict[str, int]:
 
 
 def small_run(store):
-    from delivery.simulation import simulate
+    from simulation.delivery_run import simulate
 
     return simulate(
         store=store,
