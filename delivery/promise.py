@@ -32,7 +32,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.db.models import F
+from django.db.models import F, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -50,7 +50,6 @@ from delivery.models import (
     RiderShift,
     SlotKind,
     StopState,
-    Trip,
     TripState,
     TripStop,
 )
@@ -185,37 +184,32 @@ def ready_estimate(
 
 
 def _rider_free_times(store: Store, now: dt.datetime) -> list[dt.datetime]:
-    """When each rider on shift is next at the store and free."""
+    """When each rider on shift is next at the store and free: back from the
+    trip in hand, else from their last door, else now. One query for every
+    rider: a quote runs at each checkout."""
     model = travel_model(store)
     home = store_point(store)
+    last_stop = TripStop.objects.filter(
+        trip__shift=OuterRef("pk"), arrived_at__isnull=False
+    ).order_by("-arrived_at")
+    shifts = RiderShift.objects.filter(store=store, ended_at__isnull=True).annotate(
+        trip_return=Max(
+            "trips__planned_return",
+            filter=Q(trips__state__in=[TripState.ASSIGNED, TripState.OUT]),
+        ),
+        last_arrived=Subquery(last_stop.values("arrived_at")[:1]),
+        last_lat=Subquery(last_stop.values("fulfilment__latitude")[:1]),
+        last_lng=Subquery(last_stop.values("fulfilment__longitude")[:1]),
+    )
     free = []
-    for shift in RiderShift.objects.filter(store=store, ended_at__isnull=True):
-        trip = (
-            Trip.objects.filter(
-                shift=shift, state__in=[TripState.ASSIGNED, TripState.OUT]
-            )
-            .order_by("-planned_return")
-            .first()
-        )
+    for shift in shifts:
         at = now
-        if trip is not None:
-            at = max(now, trip.planned_return)
-        else:
-            last = (
-                TripStop.objects.filter(trip__shift=shift, arrived_at__isnull=False)
-                .select_related("fulfilment")
-                .order_by("-arrived_at")
-                .first()
-            )
-            if last is not None and last.fulfilment.latitude is not None:
-                point = (
-                    float(last.fulfilment.latitude),
-                    float(last.fulfilment.longitude),
-                )
-                at = max(
-                    now,
-                    last.arrived_at + dt.timedelta(seconds=model.seconds(point, home)),
-                )
+        if shift.trip_return is not None:
+            at = max(now, shift.trip_return)
+        elif shift.last_arrived is not None and shift.last_lat is not None:
+            point = (float(shift.last_lat), float(shift.last_lng))
+            back = shift.last_arrived + dt.timedelta(seconds=model.seconds(point, home))
+            at = max(now, back)
         free.append(at)
     return sorted(free)
 

@@ -424,3 +424,21 @@ def test_a_quote_names_a_bad_parameter_and_an_unknown_store(store, api_client):
     assert wrong.json()["extra"]["field"] == "lat"
     assert unknown.status_code == 404
     assert not DeliverySlot.objects.exists()
+
+
+def test_a_quote_costs_the_same_queries_whatever_the_riders_on_shift(client, store):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_for_a_quote() -> int:
+        with CaptureQueriesContext(connection) as seen:
+            assert quote_of(client, store, point_east(store, 1.0)).status_code == 200
+        return len(seen)
+
+    # Each count after a first quote: that one may create or resize the slots.
+    on_duty(store, riders=1)
+    queries_for_a_quote()
+    one = queries_for_a_quote()
+    on_duty(store, pickers=0, riders=6)
+    queries_for_a_quote()
+    assert queries_for_a_quote() == one
