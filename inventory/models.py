@@ -513,4 +513,14 @@ class ReconcileDrift(models.Model):
 
 # Weather is defined in its own module (providers beside the table); import it
 # here so that Django registers the model with the inventory app.
+from inventory.forecast.models import (  # noqa: E402, F401
+    DailySales,
+    DemandForecast,
+    FittedModel,
+    ForecastRun,
+    ForecastSettings,
+    ReplenishmentLine,
+    ReplenishmentOrder,
+    SalesWatermark,
+)
 from inventory.weather import StoreWeather  # noqa: E402, F401
