@@ -17,10 +17,35 @@ from collections.abc import Sequence
 
 from delivery.routing.problem import Plan, Problem, Rider, Route
 
-# A stop left for a later plan costs as much as one an hour late: the
+# A stop left for a later plan costs at least as much as one an hour late: the
 # dispatcher tries again next tick, but a plan that leaves it out is worse
-# than almost any plan that takes it.
+# than almost any plan that takes it (see ``left_out_cost``).
 UNASSIGNED_LATE_SECONDS = 3600.0
+
+
+def earliest_arrival(problem: Problem, index: int) -> float:
+    """The soonest any rider can reach stop ``index``: leaving as soon as both
+    the rider and its bags are ready, straight there. No plan does better."""
+    stop = problem.stops[index]
+    first_free = min(max(0.0, r.available_at) for r in problem.riders)
+    return max(0.0, stop.ready_at, first_free) + problem.durations[0][index + 1]
+
+
+def left_out_cost(problem: Problem, index: int) -> float:
+    """What leaving stop ``index`` for a later tick costs: an hour's lateness,
+    plus up to another hour the less slack the stop has, plus the lateness it
+    can no longer avoid. So when riders are short, the orders closest to (or
+    past) their promise are the last ones left out; with a flat cost, an
+    order already an hour late cost more to serve than to leave, and the
+    nearest orders were served while it waited for ever."""
+    stop = problem.stops[index]
+    if not problem.riders:
+        return problem.lateness_weight * UNASSIGNED_LATE_SECONDS
+    slack = stop.deadline - earliest_arrival(problem, index)
+    urgency = min(UNASSIGNED_LATE_SECONDS, max(0.0, UNASSIGNED_LATE_SECONDS - slack))
+    return problem.lateness_weight * (
+        UNASSIGNED_LATE_SECONDS + urgency + max(0.0, -slack)
+    )
 
 
 def check_problem(problem: Problem) -> None:
@@ -120,8 +145,9 @@ def plan_from(
         taken.update(stops)
         routes.append(route_of(problem, riders[rider.id], stops))
         cost += route_cost(problem, riders[rider.id], stops)
-    unassigned = tuple(s.id for i, s in enumerate(problem.stops) if i not in taken)
-    cost += problem.lateness_weight * UNASSIGNED_LATE_SECONDS * len(unassigned)
+    left_out = [i for i in range(len(problem.stops)) if i not in taken]
+    unassigned = tuple(problem.stops[i].id for i in left_out)
+    cost += sum(left_out_cost(problem, i) for i in left_out)
     return Plan(
         routes=tuple(routes),
         unassigned=unassigned,

@@ -21,7 +21,9 @@ How the problem becomes a PyVRP model:
   earliest arrival: the stop's lateness then is the least it can be, and
   PyVRP still has to deliver it first-thing. Its lateness is costed here.
 * If the bags outnumber the riders' room, stops become optional with a prize
-  worth an hour of lateness, so PyVRP leaves out as few as it must.
+  of what leaving each out costs (``evaluate.left_out_cost``: an hour of
+  lateness, more the closer the stop is to its promise or past it), so PyVRP
+  leaves out as few as it must, and the least urgent.
 * With ``max_iterations`` the run stops after that many iterations (tests:
   deterministic for a seed); else after the time budget (whole call, default
   one second; the dispatcher gives at most two).
@@ -48,8 +50,9 @@ import time
 from collections import defaultdict
 
 from delivery.routing.evaluate import (
-    UNASSIGNED_LATE_SECONDS,
     check_problem,
+    earliest_arrival,
+    left_out_cost,
     plan_from,
 )
 from delivery.routing.greedy import greedy_assignment
@@ -92,14 +95,6 @@ def _up(seconds: float) -> int:
 
 def _down(seconds: float) -> int:
     return math.floor(seconds * SCALE + 1e-9)
-
-
-def earliest_arrival(problem: Problem, index: int) -> float:
-    """The soonest any rider can reach stop ``index``: leaving as soon as both
-    the rider and its bags are ready, straight there. No plan does better."""
-    stop = problem.stops[index]
-    first_free = min(max(0.0, r.available_at) for r in problem.riders)
-    return max(0.0, stop.ready_at, first_free) + problem.durations[0][index + 1]
 
 
 def solve(
@@ -248,7 +243,6 @@ def _solve_pyvrp(
     required = sum(problem.stops[i].load for i in servable) <= room
     if not required:
         notes.append("more bags than the riders can take: some stops left out")
-    prize = _up(problem.lateness_weight * UNASSIGNED_LATE_SECONDS)
 
     model = Model()
     store = model.add_location(0, 0)
@@ -278,7 +272,7 @@ def _solve_pyvrp(
             tw_early=0,
             tw_late=late,
             release_time=_up(max(0.0, stop.ready_at)),
-            prize=0 if required else prize,
+            prize=0 if required else _up(left_out_cost(problem, i)),
             required=required,
             name=stop.id,
         )

@@ -263,3 +263,25 @@ def test_a_malformed_problem_is_refused_naming_what(change, message):
     bad = replace(good, **change)
     with pytest.raises(ValueError, match=message):
         solve(bad, max_iterations=10)
+
+
+@pytest.mark.parametrize("solver", ["pyvrp", "greedy"])
+def test_when_riders_are_short_the_order_already_late_is_not_the_one_left_out(
+    solver,
+):
+    # One rider of one bag, two orders: "near" 300 m away with an hour to go,
+    # "overdue" 2.5 km away and already 40 minutes past its promise. Serving
+    # "overdue" costs its lateness; leaving it costs an hour more than that,
+    # so it goes now and "near" waits (it can still be on time next trip).
+    # With a flat cost for leaving a stop out, an order over an hour late was
+    # cheaper to leave than to serve, and waited for ever.
+    points = [point(300, 0), point(2500, 180)]
+    stops = [
+        Stop(id="near", ready_at=0, deadline=3600),
+        Stop(id="overdue", ready_at=0, deadline=-2400),
+    ]
+    p = problem(points, stops, [Rider(id="r1", capacity=1)])
+    plan = solve(p, max_iterations=ITERATIONS) if solver == "pyvrp" else solve_greedy(p)
+    check_plan(p, plan)
+    assert route_by_stop(plan) == {"overdue": "r1"}
+    assert plan.unassigned == ("near",)
