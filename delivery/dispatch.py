@@ -7,7 +7,9 @@ One tick (``dispatch_store``):
    lock; a tick that finds it taken does nothing: the running one decides);
 2. reads the deliveries packed, or whose bags are all on the rail (ready within
    ``READY_WITHIN``), that are on no live trip, and the riders on shift with no
-   trip in hand (at the store, or on their way back from one);
+   trip in hand (at the store, or on their way back from one); an order booked
+   in a window is not ready before it can leave to arrive as its window opens,
+   so it neither arrives early nor keeps a rider from express orders meanwhile;
 3. builds a ``delivery.routing.problem.Problem`` (seconds from now, durations
    from the store's travel model) and calls the solver under the time budget;
 4. makes a ``Trip`` for each route that must leave now (within one tick); the
@@ -43,6 +45,7 @@ from delivery.models import (
     PickTask,
     PickTaskState,
     RiderShift,
+    SlotKind,
     StopState,
     Trip,
     TripState,
@@ -105,8 +108,21 @@ def _live_stop() -> Exists:
     )
 
 
+def _window_departure(
+    fulfilment: Fulfilment, ride_seconds: float
+) -> dt.datetime | None:
+    """The earliest a window order may leave the store: so that, ridden
+    straight there, it arrives as its window opens (a shopper who chose 15:00
+    to 15:30 is not home at 14:20). None for express: it leaves when ready."""
+    slot = fulfilment.slot
+    if slot is None or slot.kind != SlotKind.WINDOW:
+        return None
+    return slot.starts - dt.timedelta(seconds=ride_seconds)
+
+
 def _candidates(store: Store, now: dt.datetime) -> list[_Candidate]:
-    """Deliveries packed, or with every bag on the rail, on no live trip."""
+    """Deliveries packed, or with every bag on the rail, on no live trip; a
+    window order only once its window is near (``_window_departure``)."""
     config = delivery_settings(store)
     unbagged = PickTask.objects.filter(fulfilment=OuterRef("pk")).filter(
         state__in=[PickTaskState.OPEN, PickTaskState.CLAIMED]
@@ -129,12 +145,21 @@ def _candidates(store: Store, now: dt.datetime) -> list[_Candidate]:
                 "tasks", filter=Q(tasks__state=PickTaskState.BAGGED), distinct=True
             )
         )
+        .select_related("slot")
         .order_by("deadline", "pk")
     )
     pack = dt.timedelta(seconds=config.default_pack_seconds)
+    model = travel_model(store)
+    home = store_point(store)
     found = []
     for fulfilment in fulfilments:
+        point = (float(fulfilment.latitude), float(fulfilment.longitude))
         ready = now
+        not_before = _window_departure(fulfilment, model.seconds(home, point))
+        if not_before is not None:
+            if not_before - now > READY_WITHIN:
+                continue  # its window is later: riders stay free meanwhile
+            ready = max(ready, not_before)
         if fulfilment.state == FulfilmentState.PICKING:
             if fulfilment.bags == 0:
                 continue  # everything short: nothing to carry
@@ -142,13 +167,13 @@ def _candidates(store: Store, now: dt.datetime) -> list[_Candidate]:
                 task.arrived_at or task.expected_at or now
                 for task in fulfilment.tasks.filter(state=PickTaskState.BAGGED)
             ]
-            ready = max([now, *arrivals]) + pack
+            ready = max([ready, max([now, *arrivals]) + pack])
             if ready - now > READY_WITHIN:
                 continue
         found.append(
             _Candidate(
                 fulfilment=fulfilment,
-                point=(float(fulfilment.latitude), float(fulfilment.longitude)),
+                point=point,
                 ready_at=(ready - now).total_seconds(),
                 bags=max(fulfilment.bags, 1),
             )

@@ -18,6 +18,7 @@ from django.utils import timezone
 from delivery.dispatch import dispatch_store
 from delivery.models import (
     DeliverySettings,
+    DeliverySlot,
     DispatchRun,
     Fulfilment,
     RiderShift,
@@ -117,7 +118,9 @@ def test_twelve_orders_and_three_riders_meet_every_deadline(
                 lng = f"{base_lng:.6f}"
             created.append(sent_home(shopper, store, floor.apples, packer, (lat, lng)))
     now = timezone.now()
-    Fulfilment.objects.update(deadline=now + dt.timedelta(minutes=30))
+    # all twelve promised express (checkout moved the later ones to windows,
+    # which the dispatcher would hold until their window is near)
+    Fulfilment.objects.update(deadline=now + dt.timedelta(minutes=30), slot=None)
 
     run = tick(store, solve, now=now)
 
@@ -129,6 +132,43 @@ def test_twelve_orders_and_three_riders_meet_every_deadline(
     assert 1 <= Trip.objects.count() <= 3
     assert run.trips_created == Trip.objects.count()
     assert all(max(d["lateness_seconds"]) == 0 for d in run.decisions)
+
+
+def test_a_window_order_waits_for_its_window_and_never_arrives_before_it(
+    floor, shopper, packer, roomy
+):
+    # Given a packed order booked for the window 14:00-14:30 (now is 12:00),
+    # 2 km east (a 624 s ride), and an idle rider
+    riders_on_shift(floor.store, 1)
+    order = sent_home(
+        shopper, floor.store, floor.apples, packer, point_east(floor.store, 2.0)
+    )
+    now = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    window = DeliverySlot.objects.create(
+        store=floor.store,
+        kind="window",
+        starts=now + dt.timedelta(hours=2),
+        ends=now + dt.timedelta(hours=2, minutes=30),
+        capacity=5,
+        booked=1,
+    )
+    Fulfilment.objects.filter(pk=order.pk).update(slot=window, deadline=window.ends)
+
+    # Then at 12:00 and at 13:40 it is not in the problem: the rider stays free
+    assert tick(floor.store, standin, now=now) is None
+    assert tick(floor.store, standin, now=now + dt.timedelta(minutes=100)) is None
+    assert not Trip.objects.exists()
+
+    # And at 13:48 (within five minutes of 13:49:36, when it must leave to be
+    # there at 14:00) it is planned to leave then, arriving as the window opens
+    run = tick(floor.store, standin, now=now + dt.timedelta(minutes=108))
+    assert run.stops_considered == 1
+    [decision] = run.decisions
+    assert decision["trip"] is None  # it leaves after this tick
+    assert 90 <= decision["departs_in_seconds"] <= 100
+    run = tick(floor.store, standin, now=now + dt.timedelta(minutes=109, seconds=30))
+    stop = TripStop.objects.get()
+    assert window.starts <= stop.planned_arrival <= window.ends
 
 
 def test_a_run_records_what_it_considered_and_orders_on_a_trip_are_not_taken_again(
