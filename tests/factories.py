@@ -39,6 +39,9 @@ class StoreFactory(factory.django.DjangoModelFactory):
     latitude = Decimal("31.230400")
     longitude = Decimal("121.473700")
     time_zone = "Asia/Shanghai"
+    # Open around the clock: no test may depend on the hour it runs at (the
+    # tests of opening hours set them).
+    is_24h = True
 
 
 class ZoneFactory(factory.django.DjangoModelFactory):
