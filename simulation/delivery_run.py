@@ -210,7 +210,18 @@ def figures_text(figures: Figures) -> str:
 # Everything below writes real rows through the real services, inside one
 # transaction that ``simulate`` rolls back: the store is left as it was found.
 
-PICKERS_DEFAULT = 6
+# Without --pickers, enough pickers for the load: each order brings about two
+# pick tasks (one to three lines over the zones), and pickers are kept 80% busy.
+TASKS_PER_ORDER = 2.0
+PICKER_LOAD = 0.8
+
+
+def pickers_for(*, orders_per_hour: float, pick_seconds: float) -> int:
+    """The pickers a floor needs for ``orders_per_hour`` at ``PICKER_LOAD``."""
+    work = orders_per_hour * TASKS_PER_ORDER * pick_seconds / 3600.0
+    return max(1, math.ceil(work / PICKER_LOAD))
+
+
 TICK = dt.timedelta(seconds=30)
 DRAIN = dt.timedelta(hours=2)  # after the last arrival, at most this to finish
 PROGRESS = dt.timedelta(minutes=5)
@@ -389,40 +400,26 @@ def _order(run: _Run) -> None:
 
 
 def _pickers_claim(run: _Run, idle: list[Any]) -> None:
-    """Each idle picker claims the earliest task waiting in any zone (the real
-    claim); its pick time is drawn around the store's default."""
-    from delivery.errors import NothingToClaim
+    """Idle pickers claim the tasks waiting, earliest deadline first over the
+    whole floor (the real claim, in the zone of the next task: the claim takes
+    the zone's earliest, so the k-th task of a zone in this order is the one
+    the k-th claim there gets). Pickers float between zones here, as the
+    promise's estimate assumes; each pick time is drawn around the store's
+    default."""
     from delivery.models import PickTask, PickTaskState
     from delivery.picking import pick_task_claim
 
     if not idle:
         return
-    waiting = set(
-        PickTask.objects.filter(store=run.store, state=PickTaskState.OPEN).values_list(
-            "zone_id", flat=True
-        )
-    )
-    # Only the zones with a task waiting: a claim per zone and idle picker
-    # would cost hundreds of queries an event with many pickers.
-    zones = [
-        z for z in run.store.zones.order_by("sort_order", "code") if z.pk in waiting
-    ]
-    for picker in list(idle):
-        while zones:
-            zone = zones[0]
-            try:
-                task = pick_task_claim(store=run.store, zone=zone, picker=picker)
-            except NothingToClaim:
-                zones.pop(0)
-                continue
-            idle.remove(picker)
-            seconds = floor_seconds(run.rng, mean=run.config.default_pick_seconds)
-            run.at(
-                run.clock.now + dt.timedelta(seconds=seconds), "picked", (picker, task)
-            )
-            break
-        if not zones:
-            return
+    zones = {z.pk: z for z in run.store.zones.all()}
+    waiting = PickTask.objects.filter(
+        store=run.store, state=PickTaskState.OPEN
+    ).order_by("deadline", "pk")
+    for zone_id in list(waiting.values_list("zone_id", flat=True)[: len(idle)]):
+        picker = idle.pop(0)
+        task = pick_task_claim(store=run.store, zone=zones[zone_id], picker=picker)
+        seconds = floor_seconds(run.rng, mean=run.config.default_pick_seconds)
+        run.at(run.clock.now + dt.timedelta(seconds=seconds), "picked", (picker, task))
 
 
 def _rail_event(run: _Run, kind: str, bag: str, station: str) -> Any:
@@ -611,6 +608,18 @@ def _loop(run: _Run, *, hours: float, per_hour: float, progress: Any) -> None:
                 run.at(run.clock.now + TICK, "tick")
 
 
+def busy_hour_ahead(store: Any, hour: int = 10) -> dt.datetime:
+    """The next ``hour`` o'clock, store time: a run starts in opening hours
+    whenever it is launched (the promise offers nothing while closed)."""
+    now = dt.datetime.now(store.tz)
+    at = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+    if at <= now:
+        at = dt.datetime.combine(
+            now.date() + dt.timedelta(days=1), dt.time(hour), tzinfo=store.tz
+        )
+    return at.astimezone(dt.UTC)
+
+
 def simulate(
     *,
     store: Any,
@@ -618,7 +627,7 @@ def simulate(
     riders: int,
     hours: float,
     seed: int,
-    pickers: int = PICKERS_DEFAULT,
+    pickers: int | None = None,
     solve: Any = None,
     max_iterations: int = 200,
     start: dt.datetime | None = None,
@@ -632,8 +641,14 @@ def simulate(
     from django.db import transaction
 
     from delivery.models import Fulfilment
+    from delivery.travel import delivery_settings
 
-    start = start or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    start = start or busy_hour_ahead(store)
+    if pickers is None:
+        pickers = pickers_for(
+            orders_per_hour=orders_per_hour,
+            pick_seconds=delivery_settings(store).default_pick_seconds,
+        )
     with transaction.atomic():
         try:
             clock = SimClock(start)

@@ -16,7 +16,6 @@ from django.core.management.base import BaseCommand, CommandError
 
 from inventory.models import Store
 from simulation.delivery_run import (
-    PICKERS_DEFAULT,
     SimulationRefused,
     figures_text,
     simulate,
@@ -34,7 +33,12 @@ class Command(BaseCommand):
         parser.add_argument("--store", required=True)
         parser.add_argument("--orders-per-hour", type=float, default=300)
         parser.add_argument("--riders", type=int, default=20)
-        parser.add_argument("--pickers", type=int, default=PICKERS_DEFAULT)
+        parser.add_argument(
+            "--pickers",
+            type=int,
+            default=None,
+            help="Pickers on duty (default: enough for the load, 80%% busy).",
+        )
         parser.add_argument("--hours", type=float, default=2)
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--max-iterations", type=int, default=200)
@@ -42,7 +46,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         for name in ("orders_per_hour", "riders", "pickers", "hours"):
-            if options[name] <= 0:
+            if options[name] is not None and options[name] <= 0:
                 raise CommandError(f"--{name.replace('_', '-')} must be positive.")
         store = Store.objects.filter(code=options["store"].strip().upper()).first()
         if store is None:
