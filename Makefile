@@ -11,7 +11,7 @@ BENCH ?=
 # environment says otherwise. `serve` and the benchmarks turn it off themselves.
 export DEBUG ?= True
 
-.PHONY: venv run serve test test-fast lint format bench migrate seed clean
+.PHONY: venv run serve test test-all lint format bench migrate seed clean
 
 # The translations (hema/locale/<lang>/LC_MESSAGES/django.po) are compiled
 # here, at install, never committed; Babel (a dependency) compiles them in pure
@@ -47,13 +47,16 @@ run: seed
 serve: venv
 	@bash deploy/bin/serve-local.sh
 
-## test: every test; DATABASE_URL unset runs on SQLite (PostgreSQL-only tests skip).
+## test: the suite in a few minutes: it leaves out the tests marked slow,
+## integration or browser, unless CI=true (as .ci/run sets), which runs every
+## one of them. DATABASE_URL unset runs on SQLite (PostgreSQL-only tests skip).
+LOCAL_MARKERS := -m "not slow and not integration and not browser"
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter true,$(CI)),,$(LOCAL_MARKERS))
 
-## test-fast: leave out the slow and integration tests.
-test-fast: venv
-	$(BIN)/python -m pytest -m "not slow and not integration"
+## test-all: every test, as CI runs them (CI=true also fails on any skip).
+test-all: venv
+	$(BIN)/python -m pytest
 
 lint: venv
 	$(BIN)/ruff check .
