@@ -332,7 +332,7 @@ def run_wait(
         shelf=shelf,
         app=len(app_carts),
         till=till,
-        buffer=str(buffer.normalize()),
+        buffer=format(buffer.normalize(), "f"),
         paid=paid,
         refused=len(app_carts) - paid,
         shorted=shorted,
@@ -452,7 +452,8 @@ def bench_buffer(context: BenchContext) -> BenchResult:
                     f"{name}: paid app orders shorted, {arm_name}",
                     _share_text(result),
                     "",
-                    f"{result['shorted']} of {result['paid']} paid; buffer "
+                    f"{result['shorted']} of {result['paid']} paid (median "
+                    f"{result['paid_per_wait_median']:g} a wait); buffer "
                     f"{'/'.join(result['buffers'])}; {shape}",
                 )
             )
