@@ -397,7 +397,7 @@ CELERY_BEAT_SCHEDULE = {
     # `forecast` queue. 21:00 UTC is 05:00 in Shanghai, before the demo stores
     # open; the buffers are for the trading day in progress (or the next).
     "inventory-set-online-buffers": {
-        "task": "inventory.forecast.set_online_buffers_all",
+        "task": "forecast.set_online_buffers_all",
         "schedule": crontab(hour=21, minute=0),
     },
 }
@@ -409,8 +409,8 @@ CELERY_TASK_ROUTES = {
     "delivery.dispatch_store": {"queue": "dispatch"},
     # Forecast work has its own queue too (a worker with `-Q forecast`), so that
     # a night of forecasting never delays checkout-side jobs.
-    "inventory.forecast.set_online_buffers_all": {"queue": "forecast"},
-    "inventory.forecast.set_online_buffers_store": {"queue": "forecast"},
+    "forecast.set_online_buffers_all": {"queue": "forecast"},
+    "forecast.set_online_buffers_store": {"queue": "forecast"},
 }
 
 # --- Domain defaults --------------------------------------------------------

@@ -44,7 +44,7 @@ def reconcile_store_task(store_id: int) -> int:
     return stock_reconcile(store=store).drift_count
 
 
-@shared_task(name="inventory.forecast.set_online_buffers_all")
+@shared_task(name="forecast.set_online_buffers_all")
 def set_online_buffers_all_task() -> int:
     """Beat job (nightly, after the forecast): one buffer task per active store
     on the ``forecast`` queue. Returns how many stores were enqueued."""
@@ -54,7 +54,7 @@ def set_online_buffers_all_task() -> int:
     )
 
 
-@shared_task(name="inventory.forecast.set_online_buffers_store")
+@shared_task(name="forecast.set_online_buffers_store")
 def set_online_buffers_store_task(store_id: int, day: str | None = None) -> int:
     """Set one store's online buffers from its forecast for ``day`` (ISO date;
     default the trading day in progress or next). Returns how many changed;

@@ -328,7 +328,5 @@ def test_nightly_task_sets_every_active_store_on_the_forecast_queue(store):
     }
     assert buffers == {"SH01": D(4), "SH02": D(4), "SH03": D(0)}
     routes = settings.CELERY_TASK_ROUTES
-    assert routes["inventory.forecast.set_online_buffers_all"] == {"queue": "forecast"}
-    assert routes["inventory.forecast.set_online_buffers_store"] == {
-        "queue": "forecast"
-    }
+    assert routes["forecast.set_online_buffers_all"] == {"queue": "forecast"}
+    assert routes["forecast.set_online_buffers_store"] == {"queue": "forecast"}
