@@ -392,6 +392,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "inventory.reconcile",
         "schedule": crontab(hour=3, minute=30),
     },
+    # Nightly, after the forecast's predict: each store's online buffers from
+    # its forecast in-store demand while an order waits to be picked, on the
+    # `forecast` queue. 21:00 UTC is 05:00 in Shanghai, before the demo stores
+    # open; the buffers are for the trading day in progress (or the next).
+    "inventory-set-online-buffers": {
+        "task": "forecast.set_online_buffers_all",
+        "schedule": crontab(hour=21, minute=0),
+    },
 }
 
 # The dispatcher's tasks have a queue of their own, so that pricing, forecasts
@@ -399,6 +407,10 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_TASK_ROUTES = {
     "delivery.dispatch_all": {"queue": "dispatch"},
     "delivery.dispatch_store": {"queue": "dispatch"},
+    # Forecast work has its own queue too (a worker with `-Q forecast`), so that
+    # a night of forecasting never delays checkout-side jobs.
+    "forecast.set_online_buffers_all": {"queue": "forecast"},
+    "forecast.set_online_buffers_store": {"queue": "forecast"},
 }
 
 # --- Domain defaults --------------------------------------------------------

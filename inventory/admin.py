@@ -1047,3 +1047,8 @@ class ReconcileRunAdmin(StoreScopedAdmin):
     @admin.display(description="duration (ms)")
     def duration(self, obj: ReconcileRun) -> int | None:
         return obj.duration_ms
+
+
+# The forecast's screens (chart, accuracy, runs, forecasts) live beside the
+# forecast; importing them here registers them with the admin site.
+from inventory.forecast import admin_forecast  # noqa: E402, F401

@@ -838,6 +838,8 @@ MANAGER_PERMISSIONS = {
             "reservation",
             "stockmovement",
             "storeweather",
+            "forecastrun",
+            "demandforecast",
         )
     },
     **{

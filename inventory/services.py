@@ -47,6 +47,7 @@ from inventory.models import (
     Product,
     Reservation,
     ReservationState,
+    SaleUnit,
     StockLot,
     StockMovement,
     Store,
@@ -1048,6 +1049,105 @@ def shelf_prices_set(*, store: Store, prices: Mapping[int, Decimal]) -> int:
             shelf_price=Case(
                 *(When(pk=pk, then=Value(checked[pk])) for pk in batch),
                 output_field=StoreProduct._meta.get_field("shelf_price"),
+            ),
+            updated_at=now,
+        )
+    return updated
+
+
+# --- Online buffers (set from the forecast) ----------------------------------------
+
+
+def _check_buffers(store: Store, buffers: Mapping[int, Decimal]) -> dict[int, Decimal]:
+    """The buffers as three-place Decimals, or a refusal naming the store product.
+
+    A buffer is a quantity of the product: not negative, to the gram, and whole
+    for products sold by the piece. Ids of another store are dropped here (left
+    alone, as ``shelf_prices_set`` does).
+    """
+    units = dict(
+        StoreProduct.objects.filter(store=store, pk__in=list(buffers)).values_list(
+            "pk", "product__sale_unit"
+        )
+    )
+    checked: dict[int, Decimal] = {}
+    for pk, value in buffers.items():
+        if int(pk) not in units:
+            continue
+        if (
+            not isinstance(value, Decimal)
+            or not value.is_finite()
+            or value < 0
+            or value >= MAX_QUANTITY
+            or value != value.quantize(QUANTITY_STEP)
+            or (
+                units[int(pk)] != SaleUnit.KILOGRAM
+                and value != value.to_integral_value()
+            )
+        ):
+            raise InvalidInput(
+                f"The online buffer of store product {pk} must be a quantity of "
+                "zero or more (whole pieces, or kilograms to the gram).",
+                {"field": "online_buffer", "store_product": pk, "value": str(value)},
+            )
+        checked[int(pk)] = value.quantize(QUANTITY_STEP)
+    return checked
+
+
+@transaction.atomic
+def store_product_buffers_set(*, store: Store, buffers: Mapping[int, Decimal]) -> int:
+    """Set the online buffer of many products of one store (the nightly job).
+
+    The buffer is what the app never promises (``on_hand - reserved -
+    online_buffer``): raising it never touches a count or a reservation already
+    held, it only makes the next reservations stop sooner. ``buffers`` maps
+    store product ids to quantities (checked: never negative, whole pieces for
+    products sold by the piece; one bad value refuses the whole call and
+    nothing changes); ids of another store are left alone. Only rows whose
+    buffer differs are written. The rows are locked in primary-key order first
+    (the lock order every stock service keeps, so that a bulk update cannot
+    deadlock a multi-line checkout), then set by one ``UPDATE ... FROM
+    unnest(...)`` on PostgreSQL; other databases write a ``CASE`` per batch.
+    Callers keep the batches small (a few hundred rows) so that checkouts wait
+    for the lock no longer than a few milliseconds. Returns the rows changed.
+    """
+    checked = _check_buffers(store, buffers)
+    if not checked:
+        return 0
+    now = timezone.now()
+    ids = sorted(checked)
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(StoreProduct._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {table} WHERE store_id = %s AND id = ANY(%s) "  # noqa: S608 (table name from the model)
+                "ORDER BY id FOR UPDATE",
+                [store.pk, ids],
+            )
+            cursor.execute(
+                f"UPDATE {table} AS sp SET online_buffer = v.buffer, updated_at = %s "  # noqa: S608
+                "FROM unnest(%s::bigint[], %s::numeric[]) AS v(id, buffer) "
+                "WHERE sp.id = v.id AND sp.store_id = %s "
+                "AND sp.online_buffer <> v.buffer AND v.buffer >= 0",
+                [now, ids, [checked[pk] for pk in ids], store.pk],
+            )
+            return cursor.rowcount
+    updated = 0
+    for start in range(0, len(ids), 2000):
+        batch = ids[start : start + 2000]
+        current = dict(
+            StoreProduct.objects.select_for_update()
+            .filter(store=store, pk__in=batch)
+            .order_by("pk")
+            .values_list("pk", "online_buffer")
+        )
+        changed = [pk for pk in batch if current.get(pk) != checked[pk]]
+        if not changed:
+            continue
+        updated += StoreProduct.objects.filter(store=store, pk__in=changed).update(
+            online_buffer=Case(
+                *(When(pk=pk, then=Value(checked[pk])) for pk in changed),
+                output_field=StoreProduct._meta.get_field("online_buffer"),
             ),
             updated_at=now,
         )

@@ -1,12 +1,18 @@
 """Inventory's Celery tasks: thin, idempotent wrappers around services."""
 
+import datetime as dt
+import logging
+
 from celery import shared_task
 
 from hema.jobs import enqueue
+from inventory.forecast.buffer import online_buffers_set
 from inventory.models import Store
 from inventory.reconcile import stock_reconcile
 from inventory.selectors import stores_active
 from inventory.services import reservations_release_expired
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="inventory.release_expired_reservations")
@@ -36,3 +42,35 @@ def reconcile_store_task(store_id: int) -> int:
     if store is None:
         return 0
     return stock_reconcile(store=store).drift_count
+
+
+@shared_task(name="forecast.set_online_buffers_all")
+def set_online_buffers_all_task() -> int:
+    """Beat job (nightly, after the forecast): one buffer task per active store
+    on the ``forecast`` queue. Returns how many stores were enqueued."""
+    return sum(
+        enqueue(set_online_buffers_store_task, store_id)
+        for store_id in stores_active().order_by("pk").values_list("pk", flat=True)
+    )
+
+
+@shared_task(name="forecast.set_online_buffers_store")
+def set_online_buffers_store_task(store_id: int, day: str | None = None) -> int:
+    """Set one store's online buffers from its forecast for ``day`` (ISO date;
+    default the trading day in progress or next). Returns how many changed;
+    a rerun changes nothing."""
+    store = Store.objects.filter(pk=store_id, is_active=True).first()
+    if store is None:
+        return 0
+    plan = online_buffers_set(
+        store=store, day=dt.date.fromisoformat(day) if day else None
+    )
+    logger.info(
+        "online buffers of %s for %s: %d products, %d changed, %d without forecast",
+        store.code,
+        plan.day,
+        len(plan.lines),
+        plan.written,
+        plan.without_forecast,
+    )
+    return plan.written
