@@ -95,7 +95,7 @@ trap 'exit 143' TERM
 
 start web deploy/bin/start-web.sh
 # One worker here consumes both queues; production gives dispatch its own.
-export WORKER_QUEUES="${WORKER_QUEUES:-celery,dispatch}"
+export WORKER_QUEUES="${WORKER_QUEUES:-celery,dispatch,forecast}"
 start worker deploy/bin/start-worker.sh
 start beat deploy/bin/start-beat.sh
 
