@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from hema.jobs import enqueue
+from inventory.forecast.history import sales_history_fold
 from inventory.models import Store
 from inventory.reconcile import stock_reconcile
 from inventory.selectors import stores_active
@@ -36,3 +37,23 @@ def reconcile_store_task(store_id: int) -> int:
     if store is None:
         return 0
     return stock_reconcile(store=store).drift_count
+
+
+@shared_task(name="inventory.fold_sales_history")
+def fold_sales_history_task() -> int:
+    """Beat job (hourly, `forecast` queue): fold every open store's new sales
+    into the daily history, one task per store; returns how many were sent."""
+    return sum(
+        enqueue(fold_sales_history_store_task, store_id)
+        for store_id in stores_active().order_by("pk").values_list("pk", flat=True)
+    )
+
+
+@shared_task(name="inventory.fold_sales_history_store")
+def fold_sales_history_store_task(store_id: int) -> int:
+    """Fold one store's ledger since its watermark; returns the rows folded.
+    Safe twice or at once (the watermark row is locked while folding)."""
+    store = Store.objects.filter(pk=store_id).first()
+    if store is None:
+        return 0
+    return sales_history_fold(store=store).movements
