@@ -40,7 +40,9 @@ def _no_settle(settings):
 
 
 def last_pk() -> int:
-    return StockMovement.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    return (
+        StockMovement.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    )
 
 
 def stamp(after: int, when: dt.datetime) -> None:
@@ -269,9 +271,9 @@ def test_two_folds_at_once_count_each_sale_once():
             sold += 1
         stamp(mark, local(10, 9 + round_))
         barrier = threading.Barrier(2)
-        errors = []
+        errors: list[Exception] = []
 
-        def fold():
+        def fold(barrier=barrier, errors=errors):
             try:
                 barrier.wait(timeout=30)
                 sales_history_fold(store=store, now=now)

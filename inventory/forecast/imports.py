@@ -1,0 +1,542 @@
+"""Importing daily sales and weather history from a former till system.
+
+Both imports are all or nothing: every line is checked, every problem is
+reported with its line number, and nothing is written unless the whole file is
+good (``ImportRejected`` carries the problems). ``dry_run`` checks only.
+
+Sales (``sales_import``): one row per day and SKU, columns ``date``
+(YYYY-MM-DD, the store's trading day, not in the future), ``sku`` (sold at the
+store), ``units`` (0 or more; whole for products sold by the piece; up to
+three decimals for weighed ones), optional ``average_price`` (the average
+price charged that day, 0 or more, rounded to cents) and optional ``sold_out``
+(1/0, true/false, yes/no; empty is no). A (date, sku) twice is an error. Rows
+are written with ``source=import`` and replace whatever the history held for
+that day (ledger, demo or an earlier import), so importing a file again
+replaces, never adds. Revenue is units x average price.
+
+On PostgreSQL the file is streamed once: each checked line goes into a
+temporary table with ``COPY`` (psycopg 3), duplicates are found there with one
+``GROUP BY``, and one ``INSERT ... ON CONFLICT (store_product_id, day) DO
+UPDATE`` writes the history; errors roll the whole transaction back. Other
+databases (SQLite: ``make run``) take a plain path: a set for duplicates and
+batched upserts, fine for the files a demo uses.
+
+Weather (``weather_import``): columns ``date`` (the store's local calendar
+day), ``temperature`` (daily mean, °C) and ``precipitation`` (daily total, mm).
+A day becomes one observed ``StoreWeather`` row per hour of that local day (24,
+or 23/25 on a daylight-saving change): the mean temperature every hour, the
+precipitation spread evenly (to the cent of a millimetre, the remainder on the
+first hours, so the hours add up to the day). The condition follows the rule the
+price engine reads (``WeatherSnapshot.is_rain``): no precipitation is clear,
+precipitation at or below 0 °C is snow, other precipitation is rain. The hours
+replace what was stored for them (an old forecast included). Hourly rows keep
+one table for weather; the forecast reads a day back as the hours' mean
+temperature and summed precipitation, which gives the imported figures back.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import IO, Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from hema.errors import ApplicationError
+from inventory.forecast.days import TradingCalendar
+from inventory.forecast.models import DailySales, SalesSource
+from inventory.models import Product, SaleUnit, Store, StoreProduct
+from inventory.weather import StoreWeather, WeatherCondition
+
+CENT = Decimal("0.01")
+ZERO_MONEY = Decimal("0.00")
+MILLI = Decimal("0.001")
+MAX_UNITS = Decimal("999999999.999")
+MAX_PRICE = Decimal("9999999999.99")
+MAX_REVENUE = Decimal("999999999999.99")
+TRUE = {"1", "true", "yes", "y", "t"}
+FALSE = {"", "0", "false", "no", "n", "f"}
+COPY_BUFFER = 1 << 20
+WRITE_BATCH = 2_000
+
+
+class ImportRejected(ApplicationError):
+    """The file has problems; ``errors`` lists them as (line, message)."""
+
+    code = "import_rejected"
+
+    def __init__(self, errors: list[tuple[int, str]]) -> None:
+        self.errors = sorted(errors)
+        super().__init__(
+            f"{len(self.errors)} problem(s) found; nothing was imported.",
+            {"errors": [f"line {n}: {m}" for n, m in self.errors]},
+        )
+
+
+@dataclass
+class ImportResult:
+    rows: int
+    written: int
+    dry_run: bool
+    first_day: dt.date | None = None
+    last_day: dt.date | None = None
+
+
+@dataclass
+class _Problems:
+    items: list[tuple[int, str]] = field(default_factory=list)
+
+    def add(self, line: int, message: str) -> None:
+        self.items.append((line, message))
+
+
+def _decimal(text: str) -> Decimal | None:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def _header(
+    reader: Iterator[list[str]],
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
+    problems: _Problems,
+) -> dict[str, int] | None:
+    try:
+        names = [name.strip().lower() for name in next(reader)]
+    except StopIteration:
+        problems.add(1, "the file is empty (a header line is needed)")
+        return None
+    columns = {name: index for index, name in enumerate(names)}
+    missing = [name for name in required if name not in columns]
+    unknown = [name for name in names if name not in (*required, *optional)]
+    if missing:
+        problems.add(1, f"missing column(s): {', '.join(missing)}")
+    if unknown:
+        problems.add(
+            1,
+            f"unknown column(s): {', '.join(unknown)} "
+            f"(expected {', '.join((*required, *optional))})",
+        )
+    if len(columns) != len(names):
+        problems.add(1, "a column is named twice")
+    return None if problems.items else columns
+
+
+def _day(text: str, latest: dt.date) -> tuple[dt.date | None, str]:
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        return None, f"bad date {text!r} (expected YYYY-MM-DD)"
+    if len(text) != 10:
+        return None, f"bad date {text!r} (expected YYYY-MM-DD)"
+    if day > latest:
+        return None, f"date {text} is in the future"
+    return day, ""
+
+
+# --- Sales ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Line:
+    line: int
+    store_product_id: int
+    day: dt.date
+    quantity: Decimal
+    revenue: Decimal
+    average_price: Decimal | None
+    sold_out: bool
+
+
+SALES_REQUIRED = ("date", "sku", "units")
+SALES_OPTIONAL = ("average_price", "sold_out")
+
+
+class _SalesChecker:
+    """Checks one line of a sales file against the store's products."""
+
+    def __init__(self, store: Store, columns: dict[str, int], today: dt.date) -> None:
+        self.store = store
+        self.today = today
+        self.sold_here = _skus(store)
+        # The chain's SKUs, to say "not sold here" rather than "unknown".
+        self.catalogue = set(Product.objects.values_list("sku", flat=True))
+        self.i_date = columns["date"]
+        self.i_sku = columns["sku"]
+        self.i_units = columns["units"]
+        self.i_price = columns.get("average_price")
+        self.i_sold_out = columns.get("sold_out")
+        self.width = len(columns)
+
+    def _unknown(self, sku: str) -> str:
+        if sku in self.catalogue:
+            return f"SKU {sku!r} is not sold at {self.store.code}"
+        return f"unknown SKU {sku!r}"
+
+    def check(self, number: int, cells: list[str], problems: _Problems) -> _Line | None:
+        if len(cells) != self.width:
+            problems.add(number, f"{len(cells)} fields, expected {self.width}")
+            return None
+        before = len(problems.items)
+        day, why = _day(cells[self.i_date].strip(), self.today)
+        if day is None:
+            problems.add(number, why)
+        sku = cells[self.i_sku].strip()
+        found = self.sold_here.get(sku)
+        if found is None:
+            problems.add(number, self._unknown(sku))
+        units_text = cells[self.i_units].strip()
+        units = _decimal(units_text)
+        if units is None:
+            problems.add(number, f"units {units_text!r} is not a number")
+        elif units < 0:
+            problems.add(number, f"units {units_text} is negative")
+        elif units > MAX_UNITS or units != units.quantize(MILLI):
+            problems.add(number, f"units {units_text}: at most 3 decimals, < 10^9")
+        elif found is not None and not found[1] and units != units.to_integral():
+            problems.add(number, f"units {units_text}: {sku} is sold by the piece")
+        price = None
+        if self.i_price is not None and (text := cells[self.i_price].strip()):
+            price = _decimal(text)
+            if price is None:
+                problems.add(number, f"average_price {text!r} is not a number")
+            elif price < 0 or price > MAX_PRICE:
+                problems.add(number, f"average_price {text} is out of range")
+            else:
+                price = price.quantize(CENT, ROUND_HALF_UP)
+        sold_out = False
+        if self.i_sold_out is not None:
+            text = cells[self.i_sold_out].strip().lower()
+            if text in TRUE:
+                sold_out = True
+            elif text not in FALSE:
+                problems.add(number, f"sold_out {text!r}: use 1/0, true/false, yes/no")
+        if len(problems.items) != before:
+            return None
+        revenue = (units * price).quantize(CENT, ROUND_HALF_UP) if price else ZERO_MONEY
+        if revenue > MAX_REVENUE:
+            problems.add(number, "units x average_price is too large")
+            return None
+        return _Line(number, found[0], day, units, revenue, price, sold_out)
+
+
+def _checked(
+    reader: Any, checker: _SalesChecker, problems: _Problems
+) -> Iterator[_Line]:
+    """The good lines; the checker reads nothing from the database here (this
+    runs inside the COPY, when the connection takes no other query)."""
+    for cells in reader:
+        if not cells or (len(cells) == 1 and not cells[0].strip()):
+            continue
+        parsed = checker.check(reader.line_num, cells, problems)
+        if parsed is not None:
+            yield parsed
+
+
+def _duplicate_message(
+    day: dt.date, sku: str, lines: list[int]
+) -> list[tuple[int, str]]:
+    first, *others = lines
+    return [(n, f"{day} {sku} again (first on line {first})") for n in others]
+
+
+class _Copy:
+    """PostgreSQL: the checked lines into a temporary table with COPY."""
+
+    TABLE = "hema_sales_import"
+
+    def __init__(self) -> None:
+        self.cursor = connection.cursor()
+        # Dropped at commit; dropped first too, for an import inside an outer
+        # transaction that has not committed since the last one.
+        self.cursor.execute(f"DROP TABLE IF EXISTS {self.TABLE}")
+        self.cursor.execute(
+            f"CREATE TEMPORARY TABLE {self.TABLE} ("
+            "line integer, store_product_id bigint, day date, quantity numeric,"
+            " revenue numeric, average_price numeric, sold_out boolean"
+            ") ON COMMIT DROP"
+        )
+
+    def write(self, lines: Iterable[_Line]) -> int:
+        count = 0
+        raw = self.cursor.cursor  # psycopg 3
+        with raw.copy(f"COPY {self.TABLE} FROM STDIN") as copy:
+            buffer = io.StringIO()
+            for n, line in enumerate(lines, 1):
+                price = "\\N" if line.average_price is None else line.average_price
+                buffer.write(
+                    f"{line.line}\t{line.store_product_id}\t{line.day}\t"
+                    f"{line.quantity}\t{line.revenue}\t{price}\t"
+                    f"{'t' if line.sold_out else 'f'}\n"
+                )
+                if buffer.tell() > COPY_BUFFER:
+                    copy.write(buffer.getvalue())
+                    buffer = io.StringIO()
+                count = n
+            copy.write(buffer.getvalue())
+        return count
+
+    def duplicates(self) -> list[tuple[int, dt.date, list[int]]]:
+        self.cursor.execute(
+            f"SELECT store_product_id, day, array_agg(line ORDER BY line)"  # noqa: S608
+            f" FROM {self.TABLE} GROUP BY store_product_id, day"
+            " HAVING count(*) > 1"
+        )
+        return self.cursor.fetchall()
+
+    def days(self) -> tuple[dt.date | None, dt.date | None]:
+        self.cursor.execute(f"SELECT min(day), max(day) FROM {self.TABLE}")  # noqa: S608
+        return self.cursor.fetchone()
+
+    def upsert(self) -> int:
+        table = DailySales._meta.db_table
+        self.cursor.execute(
+            f"INSERT INTO {table} AS d (store_product_id, day, quantity, revenue,"  # noqa: S608
+            " average_price, sold_out, source, updated_at)"
+            f" SELECT store_product_id, day, quantity, revenue, average_price,"
+            f" sold_out, %s, now() FROM {self.TABLE}"
+            " ORDER BY store_product_id, day"
+            " ON CONFLICT (store_product_id, day) DO UPDATE SET"
+            " quantity = EXCLUDED.quantity, revenue = EXCLUDED.revenue,"
+            " average_price = EXCLUDED.average_price, sold_out = EXCLUDED.sold_out,"
+            " source = EXCLUDED.source, updated_at = EXCLUDED.updated_at",
+            [SalesSource.IMPORT.value],
+        )
+        return self.cursor.rowcount
+
+
+class _Plain:
+    """Any other database: duplicates in a set, batched upserts."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[int, dt.date], list[int]] = {}
+        self.rows: list[_Line] = []
+        self.first: dt.date | None = None
+        self.last: dt.date | None = None
+
+    def write(self, lines: Iterable[_Line]) -> int:
+        count = 0
+        for line in lines:
+            key = (line.store_product_id, line.day)
+            if key in self.seen:
+                self.seen[key].append(line.line)
+                continue
+            self.seen[key] = [line.line]
+            self.rows.append(line)
+            self.first = min(self.first or line.day, line.day)
+            self.last = max(self.last or line.day, line.day)
+            count += 1
+        return count + sum(len(v) - 1 for v in self.seen.values())
+
+    def duplicates(self) -> list[tuple[int, dt.date, list[int]]]:
+        return [
+            (sp, day, lines) for (sp, day), lines in self.seen.items() if len(lines) > 1
+        ]
+
+    def days(self) -> tuple[dt.date | None, dt.date | None]:
+        return self.first, self.last
+
+    def upsert(self) -> int:
+        now = timezone.now()
+        rows = [
+            DailySales(
+                store_product_id=line.store_product_id,
+                day=line.day,
+                quantity=line.quantity,
+                revenue=line.revenue,
+                average_price=line.average_price,
+                sold_out=line.sold_out,
+                source=SalesSource.IMPORT,
+                updated_at=now,
+            )
+            for line in self.rows
+        ]
+        DailySales.objects.bulk_create(
+            rows,
+            batch_size=WRITE_BATCH,
+            update_conflicts=True,
+            unique_fields=["store_product", "day"],
+            update_fields=[
+                "quantity",
+                "revenue",
+                "average_price",
+                "sold_out",
+                "source",
+                "updated_at",
+            ],
+        )
+        return len(rows)
+
+
+class _Rollback(Exception):
+    pass
+
+
+def sales_import(
+    *, store: Store, stream: IO[str], dry_run: bool = False
+) -> ImportResult:
+    """Import a store's daily sales from a CSV stream (module docstring).
+
+    Raises ``ImportRejected`` listing every problem; then nothing is written.
+    One transaction; the history rows it replaces are locked by the upsert.
+    """
+    problems = _Problems()
+    today = TradingCalendar(store).day_of(timezone.now())
+    result = ImportResult(rows=0, written=0, dry_run=dry_run)
+    try:
+        with transaction.atomic():
+            reader = csv.reader(stream)
+            columns = _header(reader, SALES_REQUIRED, SALES_OPTIONAL, problems)
+            if columns is None:
+                raise _Rollback
+            checker = _SalesChecker(store, columns, today)
+            sink = _Copy() if connection.vendor == "postgresql" else _Plain()
+            result.rows = sink.write(_checked(reader, checker, problems))
+            skus = {pk: sku for sku, (pk, _) in checker.sold_here.items()}
+            for sp_id, day, lines in sink.duplicates():
+                problems.items.extend(_duplicate_message(day, skus[sp_id], lines))
+            if problems.items or dry_run:
+                raise _Rollback
+            result.first_day, result.last_day = sink.days()
+            result.written = sink.upsert()
+    except _Rollback:
+        pass
+    if problems.items:
+        raise ImportRejected(problems.items)
+    return result
+
+
+def _skus(store: Store) -> dict[str, tuple[int, bool]]:
+    return {
+        sku: (pk, unit == SaleUnit.KILOGRAM)
+        for sku, pk, unit in StoreProduct.objects.filter(store=store).values_list(
+            "product__sku", "pk", "product__sale_unit"
+        )
+    }
+
+
+# --- Weather -------------------------------------------------------------------
+
+MAX_TEMPERATURE = Decimal("99.9")
+MAX_DAILY_PRECIPITATION = Decimal("2000")
+TENTH = Decimal("0.1")
+
+
+def condition_for(temperature: Decimal, precipitation: Decimal) -> str:
+    """The condition of an hour known only by temperature and precipitation."""
+    if precipitation <= 0:
+        return WeatherCondition.CLEAR
+    if temperature <= 0:
+        return WeatherCondition.SNOW
+    return WeatherCondition.RAIN
+
+
+def spread(total: Decimal, hours: int) -> list[Decimal]:
+    """``total`` mm over ``hours`` hours, to the 0.01 mm, adding up to ``total``."""
+    cents = int((total / CENT).to_integral_value(ROUND_HALF_UP))
+    each, rest = divmod(cents, hours)
+    return [CENT * (each + (1 if i < rest else 0)) for i in range(hours)]
+
+
+def local_hours(store: Store, day: dt.date) -> list[dt.datetime]:
+    """The UTC starts of the hours of the store's local calendar day."""
+    tz = store.tz
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=tz).astimezone(dt.UTC)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
+    end = end.astimezone(dt.UTC)
+    hours, at = [], start
+    while at < end:
+        hours.append(at)
+        at += dt.timedelta(hours=1)
+    return hours
+
+
+def weather_import(
+    *, store: Store, stream: IO[str], dry_run: bool = False
+) -> ImportResult:
+    """Import a store's daily weather history as observed hours (module docstring).
+
+    Raises ``ImportRejected`` listing every problem; then nothing is written.
+    """
+    problems = _Problems()
+    today = timezone.localtime(timezone.now(), store.tz).date()
+    reader = csv.reader(stream)
+    columns = _header(reader, ("date", "temperature", "precipitation"), (), problems)
+    days: dict[dt.date, tuple[int, Decimal, Decimal]] = {}
+    for cells in reader if columns else ():
+        number = reader.line_num
+        if not cells or (len(cells) == 1 and not cells[0].strip()):
+            continue
+        if len(cells) != len(columns):
+            problems.add(number, f"{len(cells)} fields, expected {len(columns)}")
+            continue
+        before = len(problems.items)
+        day, why = _day(cells[columns["date"]].strip(), today)
+        if day is None:
+            problems.add(number, why)
+        text = cells[columns["temperature"]].strip()
+        temperature = _decimal(text)
+        if temperature is None:
+            problems.add(number, f"temperature {text!r} is not a number")
+        elif abs(temperature) > MAX_TEMPERATURE:
+            problems.add(number, f"temperature {text} °C is out of range")
+        text = cells[columns["precipitation"]].strip()
+        rain = _decimal(text)
+        if rain is None:
+            problems.add(number, f"precipitation {text!r} is not a number")
+        elif rain < 0 or rain > MAX_DAILY_PRECIPITATION:
+            problems.add(number, f"precipitation {text} mm is out of range")
+        if len(problems.items) != before:
+            continue
+        if day in days:
+            problems.add(number, f"{day} again (first on line {days[day][0]})")
+            continue
+        days[day] = (number, temperature.quantize(TENTH, ROUND_HALF_UP), rain)
+    if problems.items:
+        raise ImportRejected(problems.items)
+    fetched_at = timezone.now()
+    rows = []
+    for day, (_n, temperature, rain) in sorted(days.items()):
+        hours = local_hours(store, day)
+        for hour, amount in zip(hours, spread(rain, len(hours)), strict=True):
+            rows.append(
+                StoreWeather(
+                    store=store,
+                    hour=hour,
+                    temperature=temperature,
+                    precipitation=amount,
+                    condition=condition_for(temperature, amount),
+                    is_forecast=False,
+                    fetched_at=fetched_at,
+                )
+            )
+    result = ImportResult(rows=len(days), written=0, dry_run=dry_run)
+    if days:
+        result.first_day, result.last_day = min(days), max(days)
+    if dry_run:
+        return result
+    with transaction.atomic():
+        StoreWeather.objects.bulk_create(
+            rows,
+            batch_size=WRITE_BATCH,
+            update_conflicts=True,
+            unique_fields=["store", "hour"],
+            update_fields=[
+                "temperature",
+                "precipitation",
+                "condition",
+                "is_forecast",
+                "fetched_at",
+                "updated_at",
+            ],
+        )
+    result.written = len(rows)
+    return result
