@@ -1047,3 +1047,7 @@ class ReconcileRunAdmin(StoreScopedAdmin):
     @admin.display(description="duration (ms)")
     def duration(self, obj: ReconcileRun) -> int | None:
         return obj.duration_ms
+
+
+# The replenishment screens live beside the forecast that drafts the orders.
+from inventory.forecast import admin_replenishment  # noqa: E402, F401

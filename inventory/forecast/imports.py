@@ -38,11 +38,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -59,9 +58,11 @@ MILLI = Decimal("0.001")
 MAX_UNITS = Decimal("999999999.999")
 MAX_PRICE = Decimal("9999999999.99")
 MAX_REVENUE = Decimal("999999999999.99")
+REVENUE_DIGITS = 10  # below this many integer digits the product always fits
 TRUE = {"1", "true", "yes", "y", "t"}
 FALSE = {"", "0", "false", "no", "n", "f"}
-COPY_BUFFER = 1 << 20
+COPY_LINES = 20_000
+NULL = "\\N"  # COPY's text format
 WRITE_BATCH = 2_000
 
 
@@ -145,19 +146,49 @@ def _day(text: str, latest: dt.date) -> tuple[dt.date | None, str]:
 # --- Sales ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Line:
+class _Line(NamedTuple):
     line: int
     store_product_id: int
     day: dt.date
+    day_text: str
+    units_text: str
     quantity: Decimal
-    revenue: Decimal
     average_price: Decimal | None
     sold_out: bool
+
+    @property
+    def revenue(self) -> Decimal:
+        if self.average_price is None:
+            return ZERO_MONEY
+        return (self.quantity * self.average_price).quantize(CENT, ROUND_HALF_UP)
 
 
 SALES_REQUIRED = ("date", "sku", "units")
 SALES_OPTIONAL = ("average_price", "sold_out")
+# Parsed values are remembered by their text (a file repeats its dates, small
+# unit counts and each product's price), up to this many texts per column.
+CACHE_LIMIT = 200_000
+
+
+def _units(text: str) -> tuple[Decimal | None, bool, str]:
+    """(units, whole, problem) of a ``units`` cell."""
+    units = _decimal(text)
+    if units is None:
+        return None, False, f"units {text!r} is not a number"
+    if units < 0:
+        return None, False, f"units {text} is negative"
+    if units > MAX_UNITS or units != units.quantize(MILLI):
+        return None, False, f"units {text}: at most 3 decimals, below 10^9"
+    return units, units == units.to_integral(), ""
+
+
+def _price(text: str) -> tuple[Decimal | None, str]:
+    price = _decimal(text)
+    if price is None:
+        return None, f"average_price {text!r} is not a number"
+    if price < 0 or price > MAX_PRICE:
+        return None, f"average_price {text} is out of range"
+    return price.quantize(CENT, ROUND_HALF_UP), ""
 
 
 class _SalesChecker:
@@ -175,6 +206,9 @@ class _SalesChecker:
         self.i_price = columns.get("average_price")
         self.i_sold_out = columns.get("sold_out")
         self.width = len(columns)
+        self.days: dict[str, tuple[dt.date | None, str]] = {}
+        self.units: dict[str, tuple[Decimal | None, bool, str]] = {}
+        self.prices: dict[str, tuple[Decimal | None, str]] = {}
 
     def _unknown(self, sku: str) -> str:
         if sku in self.catalogue:
@@ -185,33 +219,43 @@ class _SalesChecker:
         if len(cells) != self.width:
             problems.add(number, f"{len(cells)} fields, expected {self.width}")
             return None
-        before = len(problems.items)
-        day, why = _day(cells[self.i_date].strip(), self.today)
+        ok = True
+        day_text = cells[self.i_date].strip()
+        day, why = self.days.get(day_text) or self.days.setdefault(
+            day_text, _day(day_text, self.today)
+        )
         if day is None:
             problems.add(number, why)
+            ok = False
         sku = cells[self.i_sku].strip()
         found = self.sold_here.get(sku)
         if found is None:
             problems.add(number, self._unknown(sku))
+            ok = False
         units_text = cells[self.i_units].strip()
-        units = _decimal(units_text)
+        parsed = self.units.get(units_text)
+        if parsed is None:
+            parsed = _units(units_text)
+            if len(self.units) < CACHE_LIMIT:
+                self.units[units_text] = parsed
+        units, whole, why = parsed
         if units is None:
-            problems.add(number, f"units {units_text!r} is not a number")
-        elif units < 0:
-            problems.add(number, f"units {units_text} is negative")
-        elif units > MAX_UNITS or units != units.quantize(MILLI):
-            problems.add(number, f"units {units_text}: at most 3 decimals, < 10^9")
-        elif found is not None and not found[1] and units != units.to_integral():
+            problems.add(number, why)
+            ok = False
+        elif not whole and found is not None and not found[1]:
             problems.add(number, f"units {units_text}: {sku} is sold by the piece")
+            ok = False
         price = None
         if self.i_price is not None and (text := cells[self.i_price].strip()):
-            price = _decimal(text)
+            priced = self.prices.get(text)
+            if priced is None:
+                priced = _price(text)
+                if len(self.prices) < CACHE_LIMIT:
+                    self.prices[text] = priced
+            price, why = priced
             if price is None:
-                problems.add(number, f"average_price {text!r} is not a number")
-            elif price < 0 or price > MAX_PRICE:
-                problems.add(number, f"average_price {text} is out of range")
-            else:
-                price = price.quantize(CENT, ROUND_HALF_UP)
+                problems.add(number, why)
+                ok = False
         sold_out = False
         if self.i_sold_out is not None:
             text = cells[self.i_sold_out].strip().lower()
@@ -219,13 +263,21 @@ class _SalesChecker:
                 sold_out = True
             elif text not in FALSE:
                 problems.add(number, f"sold_out {text!r}: use 1/0, true/false, yes/no")
-        if len(problems.items) != before:
+                ok = False
+        if not ok:
             return None
-        revenue = (units * price).quantize(CENT, ROUND_HALF_UP) if price else ZERO_MONEY
-        if revenue > MAX_REVENUE:
+        line = _Line(
+            number, found[0], day, day_text, units_text, units, price, sold_out
+        )
+        if (
+            price
+            and units
+            and price.adjusted() + units.adjusted() >= REVENUE_DIGITS
+            and line.revenue > MAX_REVENUE
+        ):
             problems.add(number, "units x average_price is too large")
             return None
-        return _Line(number, found[0], day, units, revenue, price, sold_out)
+        return line
 
 
 def _checked(
@@ -255,13 +307,16 @@ class _Copy:
 
     def __init__(self) -> None:
         self.cursor = connection.cursor()
+        # Sort and group millions of rows in memory, not in temporary files
+        # (for this transaction only).
+        self.cursor.execute("SET LOCAL work_mem = '256MB'")
         # Dropped at commit; dropped first too, for an import inside an outer
         # transaction that has not committed since the last one.
         self.cursor.execute(f"DROP TABLE IF EXISTS {self.TABLE}")
         self.cursor.execute(
             f"CREATE TEMPORARY TABLE {self.TABLE} ("
             "line integer, store_product_id bigint, day date, quantity numeric,"
-            " revenue numeric, average_price numeric, sold_out boolean"
+            " average_price numeric, sold_out boolean"
             ") ON COMMIT DROP"
         )
 
@@ -269,19 +324,18 @@ class _Copy:
         count = 0
         raw = self.cursor.cursor  # psycopg 3
         with raw.copy(f"COPY {self.TABLE} FROM STDIN") as copy:
-            buffer = io.StringIO()
-            for n, line in enumerate(lines, 1):
-                price = "\\N" if line.average_price is None else line.average_price
-                buffer.write(
-                    f"{line.line}\t{line.store_product_id}\t{line.day}\t"
-                    f"{line.quantity}\t{line.revenue}\t{price}\t"
-                    f"{'t' if line.sold_out else 'f'}\n"
+            chunk: list[str] = []
+            for count, line in enumerate(lines, 1):  # noqa: B007
+                price = NULL if line.average_price is None else line.average_price
+                sold_out = "t" if line.sold_out else "f"
+                chunk.append(
+                    f"{line.line}\t{line.store_product_id}\t{line.day_text}\t"
+                    f"{line.units_text}\t{price}\t{sold_out}\n"
                 )
-                if buffer.tell() > COPY_BUFFER:
-                    copy.write(buffer.getvalue())
-                    buffer = io.StringIO()
-                count = n
-            copy.write(buffer.getvalue())
+                if len(chunk) == COPY_LINES:
+                    copy.write("".join(chunk))
+                    chunk = []
+            copy.write("".join(chunk))
         return count
 
     def duplicates(self) -> list[tuple[int, dt.date, list[int]]]:
@@ -301,7 +355,8 @@ class _Copy:
         self.cursor.execute(
             f"INSERT INTO {table} AS d (store_product_id, day, quantity, revenue,"  # noqa: S608
             " average_price, sold_out, source, updated_at)"
-            f" SELECT store_product_id, day, quantity, revenue, average_price,"
+            " SELECT store_product_id, day, quantity,"
+            " coalesce(round(quantity * average_price, 2), 0), average_price,"
             f" sold_out, %s, now() FROM {self.TABLE}"
             " ORDER BY store_product_id, day"
             " ON CONFLICT (store_product_id, day) DO UPDATE SET"
