@@ -95,7 +95,7 @@ def _write_csv(path: Path, catalogue: list[tuple[str, bool, Decimal]]) -> Decima
     """The file, day by day; returns the total units (to check the import)."""
     rng = random.Random(SEED)
     rates = [rng.choice((0.3, 1.5, 6.0, 25.0)) for _ in catalogue]
-    first = dt.date.today() - dt.timedelta(days=DAYS)
+    first = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=DAYS)
     total = Decimal(0)
     with path.open("w", newline="") as out:
         out.write("date,sku,units,average_price,sold_out\n")
