@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import IO, Any, NamedTuple
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from hema.errors import ApplicationError
@@ -58,7 +58,7 @@ MILLI = Decimal("0.001")
 MAX_UNITS = Decimal("999999999.999")
 MAX_PRICE = Decimal("9999999999.99")
 MAX_REVENUE = Decimal("999999999999.99")
-REVENUE_DIGITS = 10  # below this many integer digits the product always fits
+REVENUE_DIGITS = 12  # units x price below 10^12 always fits the revenue column
 TRUE = {"1", "true", "yes", "y", "t"}
 FALSE = {"", "0", "false", "no", "n", "f"}
 COPY_LINES = 20_000
@@ -170,25 +170,36 @@ SALES_OPTIONAL = ("average_price", "sold_out")
 CACHE_LIMIT = 200_000
 
 
-def _units(text: str) -> tuple[Decimal | None, bool, str]:
-    """(units, whole, problem) of a ``units`` cell."""
+def _magnitude(value: Decimal) -> int:
+    """Digits before the point (0 for zero), to bound a product cheaply."""
+    return value.adjusted() + 1 if value else 0
+
+
+def _units(text: str) -> tuple[Decimal | None, bool, str, int]:
+    """(units, whole, COPY text or the problem, magnitude) of a ``units`` cell."""
     units = _decimal(text)
     if units is None:
-        return None, False, f"units {text!r} is not a number"
+        return None, False, f"units {text!r} is not a number", 0
     if units < 0:
-        return None, False, f"units {text} is negative"
+        return None, False, f"units {text} is negative", 0
     if units > MAX_UNITS or units != units.quantize(MILLI):
-        return None, False, f"units {text}: at most 3 decimals, below 10^9"
-    return units, units == units.to_integral(), ""
+        return None, False, f"units {text}: at most 3 decimals, below 10^9", 0
+    return units, units == units.to_integral(), format(units, "f"), _magnitude(units)
 
 
-def _price(text: str) -> tuple[Decimal | None, str]:
+def _price(text: str) -> tuple[Decimal | None, str, int]:
+    """(price, COPY text or the problem, magnitude) of an ``average_price``."""
     price = _decimal(text)
     if price is None:
-        return None, f"average_price {text!r} is not a number"
+        return None, f"average_price {text!r} is not a number", 0
     if price < 0 or price > MAX_PRICE:
-        return None, f"average_price {text} is out of range"
-    return price.quantize(CENT, ROUND_HALF_UP), ""
+        return None, f"average_price {text} is out of range", 0
+    price = price.quantize(CENT, ROUND_HALF_UP)
+    return price, format(price, "f"), _magnitude(price)
+
+
+# No price on a line: nothing to multiply (the COPY text is NULL).
+NO_PRICE: tuple[Decimal | None, str, int] = (ZERO_MONEY, NULL, 0)
 
 
 class _SalesChecker:
@@ -207,8 +218,63 @@ class _SalesChecker:
         self.i_sold_out = columns.get("sold_out")
         self.width = len(columns)
         self.days: dict[str, tuple[dt.date | None, str]] = {}
-        self.units: dict[str, tuple[Decimal | None, bool, str]] = {}
-        self.prices: dict[str, tuple[Decimal | None, str]] = {}
+        self.units: dict[str, tuple[Decimal | None, bool, str, int]] = {}
+        self.prices: dict[str, tuple[Decimal | None, str, int]] = {}
+
+    def copy_lines(self, reader: Any, problems: _Problems) -> Iterator[str]:
+        """COPY text of each good line, in one tight loop (millions of rows).
+
+        Every value is looked up in the caches of texts already judged good;
+        a line that is not plainly good goes through ``check``, which names
+        its problems. Runs inside the COPY: no query here.
+        """
+        days, sold_here, units_seen, prices = (
+            self.days,
+            self.sold_here,
+            self.units,
+            self.prices,
+        )
+        i_date, i_sku, i_units = self.i_date, self.i_sku, self.i_units
+        i_price, i_sold_out, width = self.i_price, self.i_sold_out, self.width
+        for cells in reader:
+            number = reader.line_num
+            if len(cells) == width:
+                found = sold_here.get(cells[i_sku].strip())
+                day_text = cells[i_date].strip()
+                day = days.get(day_text)
+                units = units_seen.get(cells[i_units].strip())
+                price_text = cells[i_price].strip() if i_price is not None else ""
+                price = prices.get(price_text) if price_text else NO_PRICE
+                flag = (
+                    cells[i_sold_out].strip().lower() if i_sold_out is not None else ""
+                )
+                if (
+                    found is not None
+                    and day is not None
+                    and day[0] is not None
+                    and units is not None
+                    and units[0] is not None
+                    and (units[1] or found[1])
+                    and price is not None
+                    and price[0] is not None
+                    and (price[2] + units[3] < REVENUE_DIGITS)
+                    and (flag in FALSE or flag in TRUE)
+                ):
+                    yield (
+                        f"{number}\t{found[0]}\t{day_text}\t{units[2]}\t"
+                        f"{price[1]}\t{'t' if flag in TRUE else 'f'}\n"
+                    )
+                    continue
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue
+            line = self.check(number, cells, problems)
+            if line is not None:
+                yield (
+                    f"{line.line}\t{line.store_product_id}\t{line.day_text}\t"
+                    f"{format(line.quantity, 'f')}\t"
+                    f"{NULL if line.average_price is None else line.average_price}\t"
+                    f"{'t' if line.sold_out else 'f'}\n"
+                )
 
     def _unknown(self, sku: str) -> str:
         if sku in self.catalogue:
@@ -238,7 +304,7 @@ class _SalesChecker:
             parsed = _units(units_text)
             if len(self.units) < CACHE_LIMIT:
                 self.units[units_text] = parsed
-        units, whole, why = parsed
+        units, whole, why, _ = parsed
         if units is None:
             problems.add(number, why)
             ok = False
@@ -252,7 +318,7 @@ class _SalesChecker:
                 priced = _price(text)
                 if len(self.prices) < CACHE_LIMIT:
                     self.prices[text] = priced
-            price, why = priced
+            price, why, _ = priced
             if price is None:
                 problems.add(number, why)
                 ok = False
@@ -272,7 +338,7 @@ class _SalesChecker:
         if (
             price
             and units
-            and price.adjusted() + units.adjusted() >= REVENUE_DIGITS
+            and _magnitude(price) + _magnitude(units) >= REVENUE_DIGITS
             and line.revenue > MAX_REVENUE
         ):
             problems.add(number, "units x average_price is too large")
@@ -320,18 +386,13 @@ class _Copy:
             ") ON COMMIT DROP"
         )
 
-    def write(self, lines: Iterable[_Line]) -> int:
+    def write(self, texts: Iterable[str]) -> int:
         count = 0
         raw = self.cursor.cursor  # psycopg 3
         with raw.copy(f"COPY {self.TABLE} FROM STDIN") as copy:
             chunk: list[str] = []
-            for count, line in enumerate(lines, 1):  # noqa: B007
-                price = NULL if line.average_price is None else line.average_price
-                sold_out = "t" if line.sold_out else "f"
-                chunk.append(
-                    f"{line.line}\t{line.store_product_id}\t{line.day_text}\t"
-                    f"{line.units_text}\t{price}\t{sold_out}\n"
-                )
+            for count, text in enumerate(texts, 1):  # noqa: B007
+                chunk.append(text)
                 if len(chunk) == COPY_LINES:
                     copy.write("".join(chunk))
                     chunk = []
@@ -350,22 +411,43 @@ class _Copy:
         self.cursor.execute(f"SELECT min(day), max(day) FROM {self.TABLE}")  # noqa: S608
         return self.cursor.fetchone()
 
-    def upsert(self) -> int:
-        table = DailySales._meta.db_table
+    def upsert(self, store_product_ids: Iterable[int]) -> int:
+        """Write the history: a plain INSERT when none of those days is there
+        yet (the usual first import: no speculative insertion per row), else
+        one INSERT ... ON CONFLICT DO UPDATE. A row a fold writes meanwhile
+        sends the plain INSERT back to its savepoint and the upsert runs."""
+        first, last = self.days()
+        there = DailySales.objects.filter(
+            store_product_id__in=list(store_product_ids),
+            day__gte=first,
+            day__lte=last,
+        ).exists()
+        if not there:
+            try:
+                with transaction.atomic():
+                    self.cursor.execute(self._insert(), [SalesSource.IMPORT.value])
+                    return self.cursor.rowcount
+            except IntegrityError:
+                pass
         self.cursor.execute(
-            f"INSERT INTO {table} AS d (store_product_id, day, quantity, revenue,"  # noqa: S608
-            " average_price, sold_out, source, updated_at)"
-            " SELECT store_product_id, day, quantity,"
-            " coalesce(round(quantity * average_price, 2), 0), average_price,"
-            f" sold_out, %s, now() FROM {self.TABLE}"
-            " ORDER BY store_product_id, day"
-            " ON CONFLICT (store_product_id, day) DO UPDATE SET"
+            self._insert() + " ON CONFLICT (store_product_id, day) DO UPDATE SET"
             " quantity = EXCLUDED.quantity, revenue = EXCLUDED.revenue,"
             " average_price = EXCLUDED.average_price, sold_out = EXCLUDED.sold_out,"
             " source = EXCLUDED.source, updated_at = EXCLUDED.updated_at",
             [SalesSource.IMPORT.value],
         )
         return self.cursor.rowcount
+
+    def _insert(self) -> str:
+        return (
+            f"INSERT INTO {DailySales._meta.db_table} AS d"  # noqa: S608
+            " (store_product_id, day, quantity, revenue,"
+            " average_price, sold_out, source, updated_at)"
+            " SELECT store_product_id, day, quantity,"
+            " coalesce(round(quantity * average_price, 2), 0), average_price,"
+            f" sold_out, %s, now() FROM {self.TABLE}"
+            " ORDER BY store_product_id, day"
+        )
 
 
 class _Plain:
@@ -399,7 +481,7 @@ class _Plain:
     def days(self) -> tuple[dt.date | None, dt.date | None]:
         return self.first, self.last
 
-    def upsert(self) -> int:
+    def upsert(self, store_product_ids: Iterable[int]) -> int:
         now = timezone.now()
         rows = [
             DailySales(
@@ -453,15 +535,19 @@ def sales_import(
             if columns is None:
                 raise _Rollback
             checker = _SalesChecker(store, columns, today)
-            sink = _Copy() if connection.vendor == "postgresql" else _Plain()
-            result.rows = sink.write(_checked(reader, checker, problems))
+            if connection.vendor == "postgresql":
+                sink: _Copy | _Plain = _Copy()
+                result.rows = sink.write(checker.copy_lines(reader, problems))
+            else:
+                sink = _Plain()
+                result.rows = sink.write(_checked(reader, checker, problems))
             skus = {pk: sku for sku, (pk, _) in checker.sold_here.items()}
             for sp_id, day, lines in sink.duplicates():
                 problems.items.extend(_duplicate_message(day, skus[sp_id], lines))
             if problems.items or dry_run:
                 raise _Rollback
             result.first_day, result.last_day = sink.days()
-            result.written = sink.upsert()
+            result.written = sink.upsert(skus)
     except _Rollback:
         pass
     if problems.items:

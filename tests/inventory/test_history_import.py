@@ -243,3 +243,24 @@ def test_bad_weather_lines_are_reported_and_nothing_is_written(store, tmp_path):
     ]
     assert "2026-03-01 again (first on line 2)" in err.getvalue()
     assert not StoreWeather.objects.exists()
+
+
+def test_a_longer_file_into_an_empty_history_adds_up(store, skus, tmp_path):
+    lines = ["sold_out,units,sku,date,average_price"]  # any column order
+    expected_units = D(0)
+    for offset in range(60):
+        day = dt.date(2026, 1, 1) + dt.timedelta(days=offset)
+        lines.append(f"{'yes' if offset % 7 == 0 else ''},{offset % 5},APPLE,{day},3.5")
+        lines.append(f"0,{offset % 3}.250,GRAPES,{day},")
+        expected_units += offset % 5 + offset % 3 + D("0.25")
+    run("import_sales", "--store", "SH01", write(tmp_path, "\n".join(lines) + "\n"))
+
+    history = DailySales.objects.filter(source=SalesSource.IMPORT)
+    assert history.count() == 120
+    totals = history.aggregate(units=Sum("quantity"), revenue=Sum("revenue"))
+    apple_units = sum(offset % 5 for offset in range(60))
+    assert totals == {"units": expected_units, "revenue": D("3.50") * apple_units}
+    assert history.filter(sold_out=True).count() == 9
+    assert not history.filter(
+        store_product=skus["GRAPES"], average_price__isnull=False
+    ).exists()
