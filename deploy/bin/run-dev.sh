@@ -23,7 +23,7 @@ fi
 export HEMA_QR_BASE_URL="${HEMA_QR_BASE_URL:-http://$QR_HOST:$PORT}"
 mkdir -p "$VAR"
 
-"$BIN/celery" -A hema worker --beat --loglevel=INFO --concurrency=1 -Q celery,dispatch \
+"$BIN/celery" -A hema worker --beat --loglevel=INFO --concurrency=1 -Q celery,dispatch,forecast \
     --schedule="$VAR/celerybeat-schedule" >"$VAR/celery-dev.log" 2>&1 &
 WORKER_PID=$!
 trap 'kill "$WORKER_PID" 2>/dev/null || true' EXIT INT TERM
