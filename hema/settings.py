@@ -400,6 +400,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "forecast.set_online_buffers_all",
         "schedule": crontab(hour=21, minute=0),
     },
+    # Fold each store's new sale rows of the ledger into the daily sales history
+    # (one task per store, on the `forecast` queue), before the hour's repricing.
+    "inventory-fold-sales-history": {
+        "task": "inventory.fold_sales_history",
+        "schedule": crontab(minute=55),
+    },
 }
 
 # The dispatcher's tasks have a queue of their own, so that pricing, forecasts
@@ -411,6 +417,9 @@ CELERY_TASK_ROUTES = {
     # a night of forecasting never delays checkout-side jobs.
     "forecast.set_online_buffers_all": {"queue": "forecast"},
     "forecast.set_online_buffers_store": {"queue": "forecast"},
+    # The sales history feeds the forecast: its queue, never delaying others.
+    "inventory.fold_sales_history": {"queue": "forecast"},
+    "inventory.fold_sales_history_store": {"queue": "forecast"},
 }
 
 # --- Domain defaults --------------------------------------------------------
@@ -435,6 +444,9 @@ HEMA_WEATHER_CACHE_SECONDS = env.int("HEMA_WEATHER_CACHE_SECONDS", default=600)
 # label feed stops waiting for it and the store's next run marks it failed.
 HEMA_REPRICING_BATCH_SIZE = env.int("HEMA_REPRICING_BATCH_SIZE", default=500)
 HEMA_REPRICING_STALE_SECONDS = env.int("HEMA_REPRICING_STALE_SECONDS", default=60)
+# The sales history folds ledger rows older than this (inventory/forecast/
+# history.py): a row committed late never hides below the watermark.
+HEMA_SALES_SETTLE_SECONDS = env.int("HEMA_SALES_SETTLE_SECONDS", default=120)
 # A task message delivered more often than this (each time its worker died under
 # it) is not run again: it is recorded (admin: task deliveries), logged at ERROR
 # and acknowledged; the periodic sweeps do its work (hema/taskguard.py).

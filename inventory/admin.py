@@ -1049,6 +1049,7 @@ class ReconcileRunAdmin(StoreScopedAdmin):
         return obj.duration_ms
 
 
-# The forecast's screens (chart, accuracy, runs, forecasts) live beside the
-# forecast; importing them here registers them with the admin site.
-from inventory.forecast import admin_forecast  # noqa: E402, F401
+# The forecast's screens (chart, accuracy, runs, forecasts) and the
+# replenishment drafts live beside the forecast; importing them here registers
+# them with the admin site.
+from inventory.forecast import admin_forecast, admin_replenishment  # noqa: E402, F401

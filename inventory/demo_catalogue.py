@@ -842,6 +842,12 @@ MANAGER_PERMISSIONS = {
             "demandforecast",
         )
     },
+    # Replenishment drafts: managers edit a draft's quantities, approve and
+    # receive it (the screens are scoped to their stores).
+    **{
+        ("inventory", model): ("view", "change")
+        for model in ("replenishmentorder", "replenishmentline")
+    },
     **{
         ("pricing", model): _SET
         for model in (

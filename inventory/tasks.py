@@ -7,6 +7,7 @@ from celery import shared_task
 
 from hema.jobs import enqueue
 from inventory.forecast.buffer import online_buffers_set
+from inventory.forecast.history import sales_history_fold
 from inventory.models import Store
 from inventory.reconcile import stock_reconcile
 from inventory.selectors import stores_active
@@ -54,6 +55,16 @@ def set_online_buffers_all_task() -> int:
     )
 
 
+@shared_task(name="inventory.fold_sales_history")
+def fold_sales_history_task() -> int:
+    """Beat job (hourly, `forecast` queue): fold every open store's new sales
+    into the daily history, one task per store; returns how many were sent."""
+    return sum(
+        enqueue(fold_sales_history_store_task, store_id)
+        for store_id in stores_active().order_by("pk").values_list("pk", flat=True)
+    )
+
+
 @shared_task(name="forecast.set_online_buffers_store")
 def set_online_buffers_store_task(store_id: int, day: str | None = None) -> int:
     """Set one store's online buffers from its forecast for ``day`` (ISO date;
@@ -74,3 +85,13 @@ def set_online_buffers_store_task(store_id: int, day: str | None = None) -> int:
         plan.without_forecast,
     )
     return plan.written
+
+
+@shared_task(name="inventory.fold_sales_history_store")
+def fold_sales_history_store_task(store_id: int) -> int:
+    """Fold one store's ledger since its watermark; returns the rows folded.
+    Safe twice or at once (the watermark row is locked while folding)."""
+    store = Store.objects.filter(pk=store_id).first()
+    if store is None:
+        return 0
+    return sales_history_fold(store=store).movements

@@ -82,8 +82,13 @@ class DailySales(models.Model):
     ``sold_out``: the shelf was empty at some point of the day, so the day's
     units are a floor of the demand, not the demand (censored)."""
 
+    # Found through the (store_product, day) unique index below; an index of
+    # its own would only slow the import of millions of rows down.
     store_product = models.ForeignKey(
-        "inventory.StoreProduct", on_delete=models.CASCADE, related_name="daily_sales"
+        "inventory.StoreProduct",
+        on_delete=models.CASCADE,
+        related_name="daily_sales",
+        db_index=False,
     )
     day = models.DateField(help_text="The store's local day.")
     quantity = models.DecimalField(**QUANTITY, default=Decimal("0.000"))
