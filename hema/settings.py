@@ -392,14 +392,34 @@ CELERY_BEAT_SCHEDULE = {
         "task": "inventory.reconcile",
         "schedule": crontab(hour=3, minute=30),
     },
+    # The demand forecast, in each store's own night: every hour, start the
+    # nightly predict of the stores whose local hour is HEMA_FORECAST_PREDICT_HOUR
+    # and the weekly refit of those at HEMA_FORECAST_REFIT_WEEKDAY/HOUR (on the
+    # `forecast` queue, see CELERY_TASK_ROUTES).
+    "forecast-predict-due": {
+        "task": "forecast.predict_due",
+        "schedule": crontab(minute=5),
+    },
+    "forecast-refit-due": {
+        "task": "forecast.refit_due",
+        "schedule": crontab(minute=10),
+    },
 }
 
 # The dispatcher's tasks have a queue of their own, so that pricing, forecasts
 # and other jobs never delay a tick: run a worker with `-Q dispatch` for it.
+# The forecast's fan-out (chunks of products per store, minutes of CPU a night)
+# has its own queue too: run a worker with `-Q forecast` for it.
+HEMA_FORECAST_QUEUE = env.str("HEMA_FORECAST_QUEUE", default="forecast")
 CELERY_TASK_ROUTES = {
     "delivery.dispatch_all": {"queue": "dispatch"},
     "delivery.dispatch_store": {"queue": "dispatch"},
+    "forecast.*": {"queue": HEMA_FORECAST_QUEUE},
 }
+# Forecast jobs by the store's local time (weekday: Monday 0 .. Sunday 6).
+HEMA_FORECAST_PREDICT_HOUR = env.int("HEMA_FORECAST_PREDICT_HOUR", default=2)
+HEMA_FORECAST_REFIT_WEEKDAY = env.int("HEMA_FORECAST_REFIT_WEEKDAY", default=6)
+HEMA_FORECAST_REFIT_HOUR = env.int("HEMA_FORECAST_REFIT_HOUR", default=0)
 
 # --- Domain defaults --------------------------------------------------------
 # The host printed in shelf QR codes; the app opens /q/<store>/<sku> on it.

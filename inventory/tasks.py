@@ -3,6 +3,10 @@
 from celery import shared_task
 
 from hema.jobs import enqueue
+
+# The forecast's tasks live beside it; importing them here registers them with
+# the worker (autodiscovery looks for <app>.tasks only).
+from inventory.forecast import tasks as forecast_tasks  # noqa: F401
 from inventory.models import Store
 from inventory.reconcile import stock_reconcile
 from inventory.selectors import stores_active
