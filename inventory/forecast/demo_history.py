@@ -187,16 +187,16 @@ def _sales_for_product(
 
 
 def demo_history_generate(
-    *, store: Store, days: int = 730, seed: int = 1, today: dt.date | None = None
+    *, store: Store, days: int = 730, seed: int = 1, now: dt.datetime | None = None
 ) -> DemoHistory:
     """Replace the store's demo history (``days`` days up to yesterday, store
-    time) and its weather (observed hours up to now, forecast hours for the
-    next 7 days). Returns what was written."""
+    time, as of ``now``) and its weather (observed hours before ``now``,
+    forecast hours up to 7 days ahead). Returns what was written."""
     if days < 1:
         raise ValueError("days must be at least 1")
     zone = zoneinfo.ZoneInfo(store.time_zone)
-    now = timezone.now()
-    today = today or now.astimezone(zone).date()
+    now = now or timezone.now()
+    today = now.astimezone(zone).date()
     first = today - dt.timedelta(days=days)
     dates = [first + dt.timedelta(days=i) for i in range(days)]
     weather = demo_weather(store=store, first=first, days=days, seed=seed)
@@ -298,7 +298,11 @@ def _copy_sales(text: str, rows: int) -> int:
             "demo_sales ON CONFLICT (store_product_id, day) DO NOTHING",
             [SalesSource.DEMO.value],
         )
-        return cursor.rowcount
+        inserted = cursor.rowcount
+        # Dropped now, not at commit: an enclosing transaction (a test) may
+        # call this again before it commits.
+        cursor.execute("DROP TABLE demo_sales")
+        return inserted
 
 
 def _weather_rows(

@@ -156,11 +156,27 @@ def method_predict(
     future: FutureInputs,
 ) -> Prediction:
     """The forecast of ``future``'s days; the cheap methods need the history
-    up to the day before ``future.first_day`` (``window``)."""
+    up to the day before ``future.first_day`` (``window``). A payload that
+    cannot be read is a ``MethodError`` like any other failure."""
+    try:
+        return _predict(method, payload, window=window, future=future)
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise MethodError(f"{method} could not predict: {exc}") from exc
+
+
+def _predict(
+    method: str,
+    payload: str | tuple[Any, dict[str, Any]],
+    *,
+    window: SeriesWindow | None,
+    future: FutureInputs,
+) -> Prediction:
     if method == ForecastMethod.PROPHET:
         from inventory.forecast.methods.prophet_model import prophet_predict
 
         return prophet_predict(payload, future)
+    if method not in CHEAP:
+        raise MethodError(f"unknown method {method!r}")
     if window is None or len(window) == 0:
         raise MethodError(f"{method} needs the recent history to predict")
     gap = (future.first_day - window.end).days - 1

@@ -396,6 +396,15 @@ def forecast_predict_chunk(
         for method, payload in attempts:
             try:
                 if payload is None:
+                    if window is None:  # a stored model failed: its history now
+                        window = load_history(
+                            store=store,
+                            store_product_ids=[pk],
+                            last_day=last_day,
+                            first_day=last_day
+                            - dt.timedelta(days=PREDICT_HISTORY_DAYS),
+                            weather={},
+                        ).get(pk)
                     if window is None:
                         raise MethodError("no recent history")
                     payload, _ = method_fit(method, window)

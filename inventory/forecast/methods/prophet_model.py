@@ -172,8 +172,8 @@ def prophet_load(payload: str) -> tuple[Any, dict[str, Any]]:
     while it predicts several days)."""
     from prophet.serialize import model_from_json
 
-    data = json.loads(payload)
     try:
+        data = json.loads(payload)
         return model_from_json(data["model"]), data
     except Exception as exc:
         raise MethodError(f"stored Prophet model unreadable: {exc}") from exc
