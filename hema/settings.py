@@ -416,6 +416,8 @@ CELERY_TASK_ROUTES = {
     "delivery.dispatch_store": {"queue": "dispatch"},
     "forecast.*": {"queue": HEMA_FORECAST_QUEUE},
 }
+# Store products per forecast chunk task (one task fits or predicts these).
+HEMA_FORECAST_CHUNK_SIZE = env.int("HEMA_FORECAST_CHUNK_SIZE", default=100)
 # Forecast jobs by the store's local time (weekday: Monday 0 .. Sunday 6).
 HEMA_FORECAST_PREDICT_HOUR = env.int("HEMA_FORECAST_PREDICT_HOUR", default=2)
 HEMA_FORECAST_REFIT_WEEKDAY = env.int("HEMA_FORECAST_REFIT_WEEKDAY", default=6)

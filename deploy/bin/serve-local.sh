@@ -94,8 +94,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 start web deploy/bin/start-web.sh
-# One worker here consumes both queues; production gives dispatch its own.
-export WORKER_QUEUES="${WORKER_QUEUES:-celery,dispatch}"
+# One worker here consumes every queue; production gives dispatch and the
+# forecast their own.
+export WORKER_QUEUES="${WORKER_QUEUES:-celery,dispatch,forecast}"
 start worker deploy/bin/start-worker.sh
 start beat deploy/bin/start-beat.sh
 

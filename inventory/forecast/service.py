@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -56,7 +57,6 @@ from inventory.models import Store, StoreProduct
 
 logger = logging.getLogger(__name__)
 
-CHUNK_SIZE = 100
 KEEP_VERSIONS = 3
 # The cheap methods re-run their smoothing over this much recent history.
 PREDICT_HISTORY_DAYS = 182
@@ -461,13 +461,13 @@ def _q(value: float) -> Decimal:
 
 
 def forecast_predict_start(
-    *, store: Store, origin: dt.date | None = None, chunk_size: int = CHUNK_SIZE
+    *, store: Store, origin: dt.date | None = None, chunk_size: int | None = None
 ) -> tuple[ForecastRun, list[list[int]]]:
     """Open the nightly run: record yesterday's accuracy, fix the days-ahead
     weather (the store's forecast, daily) on the run, and cut the chunks."""
     origin = origin or store_today(store)
     ids = forecast_store_products(store)
-    chunks = list(chunked(ids, chunk_size))
+    chunks = list(chunked(ids, chunk_size or settings.HEMA_FORECAST_CHUNK_SIZE))
     horizon = horizon_days(store)
     temperature, precipitation = future_weather(
         store=store, first_day=origin, horizon=horizon
@@ -495,11 +495,12 @@ def forecast_predict_start(
 
 
 def forecast_refit_start(
-    *, store: Store, origin: dt.date | None = None, chunk_size: int = CHUNK_SIZE
+    *, store: Store, origin: dt.date | None = None, chunk_size: int | None = None
 ) -> tuple[ForecastRun, list[list[int]]]:
     """Open the weekly refit run (history up to the day before ``origin``)."""
     origin = origin or store_today(store)
-    chunks = list(chunked(forecast_store_products(store), chunk_size))
+    size = chunk_size or settings.HEMA_FORECAST_CHUNK_SIZE
+    chunks = list(chunked(forecast_store_products(store), size))
     run = forecast_run_start(
         store=store, kind=RunKind.REFIT, origin=origin, chunks=len(chunks)
     )
@@ -507,7 +508,7 @@ def forecast_refit_start(
 
 
 def forecast_predict(
-    *, store: Store, origin: dt.date | None = None, chunk_size: int = CHUNK_SIZE
+    *, store: Store, origin: dt.date | None = None, chunk_size: int | None = None
 ) -> ForecastRun:
     """The nightly predict of a store in this process (commands, tests); the
     beat job fans the same chunks out over the ``forecast`` queue instead."""
@@ -524,7 +525,7 @@ def forecast_predict(
 
 
 def forecast_refit(
-    *, store: Store, origin: dt.date | None = None, chunk_size: int = CHUNK_SIZE
+    *, store: Store, origin: dt.date | None = None, chunk_size: int | None = None
 ) -> ForecastRun:
     """The weekly refit of a store in this process (commands, tests, bench)."""
     run, chunks = forecast_refit_start(
