@@ -101,7 +101,8 @@ def measure() -> tuple[list[dict[str, Any]], dict[str, Any]]:
             "measure": "weekly refit per series",
             "value": f"{refit_median:.0f}",
             "unit": "ms",
-            "note": f"median of {len(refit_ms)} chunks of {CHUNK}; {series} series; {mix}",
+            "note": f"median of {len(refit_ms)} chunks of {CHUNK}; "
+            f"{series} series; {mix}",
         },
         {
             "measure": "weekly refit, 6,000 series on 2 processes",
