@@ -176,7 +176,7 @@ def _three_forecasts(
     train: SeriesWindow, future: FutureInputs, methods: dict[str, int]
 ) -> dict[str, np.ndarray]:
     choice = select_and_fit(train)
-    methods[choice.method] += 1
+    methods[str(choice.method)] += 1
     mix = method_predict(choice.method, choice.payload, window=train, future=future)
     naive_payload, _ = method_fit(ForecastMethod.SEASONAL_NAIVE, train)
     naive = method_predict(

@@ -75,7 +75,8 @@ class ChunkOutcome:
     problems: list[str] = field(default_factory=list)
 
     def count(self, method: str) -> None:
-        self.methods[method] = self.methods.get(method, 0) + 1
+        key = str(method)
+        self.methods[key] = self.methods.get(key, 0) + 1
 
 
 def horizon_days(store: Store) -> int:
