@@ -406,21 +406,42 @@ CELERY_BEAT_SCHEDULE = {
         "task": "inventory.fold_sales_history",
         "schedule": crontab(minute=55),
     },
+    # The demand forecast, in each store's own night: every hour, start the
+    # nightly predict of the stores whose local hour is HEMA_FORECAST_PREDICT_HOUR
+    # and the weekly refit of those at HEMA_FORECAST_REFIT_WEEKDAY/HOUR (on the
+    # `forecast` queue, see CELERY_TASK_ROUTES).
+    "forecast-predict-due": {
+        "task": "forecast.predict_due",
+        "schedule": crontab(minute=5),
+    },
+    "forecast-refit-due": {
+        "task": "forecast.refit_due",
+        "schedule": crontab(minute=10),
+    },
 }
 
 # The dispatcher's tasks have a queue of their own, so that pricing, forecasts
 # and other jobs never delay a tick: run a worker with `-Q dispatch` for it.
+# The forecast's fan-out (chunks of products per store, minutes of CPU a night)
+# has its own queue too: run a worker with `-Q forecast` for it.
+HEMA_FORECAST_QUEUE = env.str("HEMA_FORECAST_QUEUE", default="forecast")
 CELERY_TASK_ROUTES = {
     "delivery.dispatch_all": {"queue": "dispatch"},
     "delivery.dispatch_store": {"queue": "dispatch"},
     # Forecast work has its own queue too (a worker with `-Q forecast`), so that
-    # a night of forecasting never delays checkout-side jobs.
-    "forecast.set_online_buffers_all": {"queue": "forecast"},
-    "forecast.set_online_buffers_store": {"queue": "forecast"},
-    # The sales history feeds the forecast: its queue, never delaying others.
-    "inventory.fold_sales_history": {"queue": "forecast"},
-    "inventory.fold_sales_history_store": {"queue": "forecast"},
+    # a night of forecasting never delays checkout-side jobs: every forecast.*
+    # task (predict, refit, their chunks, the online buffers) and the sales
+    # history that feeds it.
+    "forecast.*": {"queue": HEMA_FORECAST_QUEUE},
+    "inventory.fold_sales_history": {"queue": HEMA_FORECAST_QUEUE},
+    "inventory.fold_sales_history_store": {"queue": HEMA_FORECAST_QUEUE},
 }
+# Store products per forecast chunk task (one task fits or predicts these).
+HEMA_FORECAST_CHUNK_SIZE = env.int("HEMA_FORECAST_CHUNK_SIZE", default=100)
+# Forecast jobs by the store's local time (weekday: Monday 0 .. Sunday 6).
+HEMA_FORECAST_PREDICT_HOUR = env.int("HEMA_FORECAST_PREDICT_HOUR", default=2)
+HEMA_FORECAST_REFIT_WEEKDAY = env.int("HEMA_FORECAST_REFIT_WEEKDAY", default=6)
+HEMA_FORECAST_REFIT_HOUR = env.int("HEMA_FORECAST_REFIT_HOUR", default=0)
 
 # --- Domain defaults --------------------------------------------------------
 # The host printed in shelf QR codes; the app opens /q/<store>/<sku> on it.

@@ -6,6 +6,10 @@ import logging
 from celery import shared_task
 
 from hema.jobs import enqueue
+
+# The forecast's tasks live beside it; importing them here registers them with
+# the worker (autodiscovery looks for <app>.tasks only).
+from inventory.forecast import tasks as forecast_tasks  # noqa: F401
 from inventory.forecast.buffer import online_buffers_set
 from inventory.forecast.history import sales_history_fold
 from inventory.models import Store

@@ -126,7 +126,8 @@ def running_worker(
         # test never waits for it.
         "CONN_MAX_AGE": "0",
         "CELERY_BROKER_URL": broker_url,
-        **(env or {}),
+        # "{queue}" in a value is this worker's queue (e.g. a task route to it).
+        **{key: value.replace("{queue}", queue) for key, value in (env or {}).items()},
     }
     log = tmp_path / "worker.log"
     command = [
