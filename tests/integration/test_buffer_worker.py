@@ -28,6 +28,8 @@ def test_a_real_worker_sets_a_stores_buffers_from_its_forecast(
 ):
     # Given a product kept back by one unit, forecast to sell 100 today in a
     # store with no sales history yet (flat over its 14 opening hours)
+    store.is_24h = False  # its 14 opening hours (the factory's are 24)
+    store.save(update_fields=["is_24h"])
     sp = make_store_product(online_buffer=Decimal(1))
     day = trading_day_of(store, timezone.now())
     demand_forecast(sp, day, "100", run=forecast_run(store, origin=day))

@@ -90,7 +90,7 @@ def test_store_detail(api_client, store):
         "currency": "CNY",
         "opens_at": "08:00:00",
         "closes_at": "22:00:00",
-        "is_24h": False,
+        "is_24h": True,
         "distance_km": None,
     }
 

@@ -8,7 +8,6 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from hema.errors import InvalidInput
@@ -25,6 +24,16 @@ from inventory.services import store_product_buffers_set
 from inventory.tasks import set_online_buffers_all_task
 from tests.factories import ProductFactory, StoreFactory, StoreProductFactory
 from tests.forecast_rows import at_local, demand_forecast, forecast_run, past_sales
+
+
+@pytest.fixture
+def store(store):
+    """The test store with its own 08:00-22:00 hours (the factory's stores are
+    open around the clock): the buffer's hour profile is flat over them."""
+    store.is_24h = False
+    store.save(update_fields=["is_24h"])
+    return store
+
 
 D = Decimal
 # 02:00 on Tuesday 24 November 2026 in Shanghai: the night before trading.
@@ -309,8 +318,8 @@ def test_command_refuses_an_unknown_store_or_a_bad_day(forecast_for_day):
 @pytest.mark.django_db
 def test_nightly_task_sets_every_active_store_on_the_forecast_queue(store):
     # Given two stores with a forecast for the trading day in progress
-    other = StoreFactory(code="SH02")
-    closed = StoreFactory(code="SH03", is_active=False)
+    other = StoreFactory(code="SH02", is_24h=False)
+    closed = StoreFactory(code="SH03", is_active=False, is_24h=False)
     rows = {}
     for st in (store, other, closed):
         sp = StoreProductFactory(store=st, online_buffer=D(0))
@@ -327,6 +336,11 @@ def test_nightly_task_sets_every_active_store_on_the_forecast_queue(store):
         for code, sp in rows.items()
     }
     assert buffers == {"SH01": D(4), "SH02": D(4), "SH03": D(0)}
-    routes = settings.CELERY_TASK_ROUTES
-    assert routes["forecast.set_online_buffers_all"] == {"queue": "forecast"}
-    assert routes["forecast.set_online_buffers_store"] == {"queue": "forecast"}
+    # and both tasks are routed to the forecast queue (by CELERY_TASK_ROUTES)
+    from hema.celery import app
+
+    for name in (
+        "forecast.set_online_buffers_all",
+        "forecast.set_online_buffers_store",
+    ):
+        assert app.amqp.router.route({}, name)["queue"].name == "forecast"

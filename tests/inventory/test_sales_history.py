@@ -127,8 +127,8 @@ def test_rows_younger_than_the_settle_wait_for_the_next_fold(store, settings):
 
 @pytest.mark.django_db
 def test_a_store_in_another_time_zone_counts_by_its_own_midnight():
-    new_york = StoreFactory(code="NY01", time_zone="America/New_York")
-    shanghai = StoreFactory(code="SH01")
+    new_york = StoreFactory(code="NY01", time_zone="America/New_York", is_24h=False)
+    shanghai = StoreFactory(code="SH01", is_24h=False)
     ny_sp = StoreProductFactory(store=new_york)
     sh_sp = StoreProductFactory(store=shanghai)
     for sp in (ny_sp, sh_sp):
