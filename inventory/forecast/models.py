@@ -139,6 +139,7 @@ class ForecastMethod(models.TextChoices):
     ETS = "ets", "Exponential smoothing"
     CROSTON = "croston", "Croston"
     TSB = "tsb", "TSB (intermittent)"
+    PROPHET_ETS = "prophet_ets", "Prophet and exponential smoothing, averaged"
 
 
 class RunKind(models.TextChoices):

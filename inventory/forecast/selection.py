@@ -12,9 +12,19 @@ error is WAPE over the days that did not sell out):
    (TSB lets demand that dies out fade; Croston keeps the average size).
 3. Fewer than ``MIN_PROPHET_DAYS`` (56) days: seasonal naive or exponential
    smoothing, whichever had the lower holdout error.
-4. Otherwise Prophet, unless the better of seasonal naive and exponential
-   smoothing beat it on the holdout by more than ``PROPHET_MARGIN`` (its error
-   below 80% of Prophet's): a cheap method must win clearly to replace it.
+4. Otherwise the combination (``prophet_ets``): the equal-weight average of
+   Prophet (log units) and exponential smoothing, each fitted on its own.
+   Averaging two methods that err differently (Prophet knows the season,
+   holidays, weather and price but can overreact to them; smoothing follows
+   the recent level) beats choosing one on a short holdout (the M4
+   competition's finding; on the demo backtest's 3-per-category subset the
+   mix went from 0.324 to 0.319 WAPE with it). One of its two parts
+   replaces it only when that part's holdout error is below
+   ``PROPHET_MARGIN`` (80%) of the combination's: a single method must win
+   clearly. Seasonal naive does not compete here: its value for a weekday
+   is a single observation, so its 14-day holdout wins are mostly luck (and
+   it lost the weeks after them). When the combination cannot be scored
+   (Prophet failed its holdout fit), the best single method.
 
 A method that fails (Prophet's optimiser, a series with no sales) falls back
 along ``FALLBACK``: exponential smoothing, then seasonal naive; the choice
@@ -96,7 +106,12 @@ def candidates(stats: SeriesStats) -> tuple[str, ...]:
         return (ForecastMethod.CROSTON, ForecastMethod.TSB)
     if stats.days < MIN_PROPHET_DAYS:
         return (ForecastMethod.SEASONAL_NAIVE, ForecastMethod.ETS)
-    return (ForecastMethod.PROPHET, ForecastMethod.SEASONAL_NAIVE, ForecastMethod.ETS)
+    return (
+        ForecastMethod.PROPHET_ETS,
+        ForecastMethod.PROPHET,
+        ForecastMethod.SEASONAL_NAIVE,
+        ForecastMethod.ETS,
+    )
 
 
 def choose_method(stats: SeriesStats, holdout: dict[str, float]) -> tuple[str, str]:
@@ -112,16 +127,8 @@ def choose_method(stats: SeriesStats, holdout: dict[str, float]) -> tuple[str, s
         return f"{method} {scored[method]:.2f}"
 
     scores = ", ".join(fmt(m) for m in allowed if m in scored)
-    if ForecastMethod.PROPHET in allowed:
-        cheap_best = min(
-            (m for m in scored if m != ForecastMethod.PROPHET), key=scored.get
-        )
-        prophet_error = scored.get(ForecastMethod.PROPHET)
-        if prophet_error is None:
-            return cheap_best, f"{facts}; Prophet unscored; holdout WAPE {scores}"
-        if scored[cheap_best] < PROPHET_MARGIN * prophet_error:
-            return cheap_best, f"{facts}; beats Prophet clearly; holdout WAPE {scores}"
-        return ForecastMethod.PROPHET, f"{facts}; holdout WAPE {scores}"
+    if ForecastMethod.PROPHET_ETS in allowed:
+        return _choose_long(facts, scored, scores)
     best = min(scored, key=scored.get)
     kind = (
         "intermittent"
@@ -129,6 +136,22 @@ def choose_method(stats: SeriesStats, holdout: dict[str, float]) -> tuple[str, s
         else "short"
     )
     return best, f"{facts} ({kind}); holdout WAPE {scores}"
+
+
+def _choose_long(facts: str, scored: dict[str, float], scores: str) -> tuple[str, str]:
+    """Rule 4: the combination, unless one of its two parts alone beats it
+    clearly on the holdout; when it could not be scored (Prophet failed), the
+    best single method. Seasonal naive never replaces it here: its weekday
+    value is one observation, so a 14-day holdout win is mostly luck."""
+    combo_error = scored.get(ForecastMethod.PROPHET_ETS)
+    if combo_error is None:
+        single = min(scored, key=scored.get)
+        return single, f"{facts}; combination unscored; holdout WAPE {scores}"
+    parts = [m for m in (ForecastMethod.PROPHET, ForecastMethod.ETS) if m in scored]
+    best = min(parts, key=scored.get, default=None)
+    if best is not None and scored[best] < PROPHET_MARGIN * combo_error:
+        return best, f"{facts}; beats the combination clearly; holdout WAPE {scores}"
+    return ForecastMethod.PROPHET_ETS, f"{facts}; holdout WAPE {scores}"
 
 
 # --- Fitting and predicting one method ----------------------------------------
@@ -143,6 +166,13 @@ def method_fit(
         from inventory.forecast.methods.prophet_model import prophet_fit
 
         return prophet_fit(window, log=True, init=init)
+    if method == ForecastMethod.PROPHET_ETS:
+        prophet_payload, init_next = method_fit(
+            ForecastMethod.PROPHET, window, init=init
+        )
+        ets_payload, _ = method_fit(ForecastMethod.ETS, window)
+        payload = json.dumps({"prophet": prophet_payload, "ets": ets_payload})
+        return payload, init_next
     fit, _ = CHEAP[method]
     y = cheap.uncensor(window.quantity, window.sold_out)
     return json.dumps(fit(y)), None
@@ -175,6 +205,14 @@ def _predict(
         from inventory.forecast.methods.prophet_model import prophet_predict
 
         return prophet_predict(payload, future)
+    if method == ForecastMethod.PROPHET_ETS:
+        parts = json.loads(payload) if isinstance(payload, str) else payload
+        return combine(
+            _predict(
+                ForecastMethod.PROPHET, parts["prophet"], window=window, future=future
+            ),
+            _predict(ForecastMethod.ETS, parts["ets"], window=window, future=future),
+        )
     if method not in CHEAP:
         raise MethodError(f"unknown method {method!r}")
     if window is None or len(window) == 0:
@@ -186,6 +224,15 @@ def _predict(
     ahead = predict(params, y, gap + future.horizon)
     return Prediction(
         point=ahead.point[gap:], lower=ahead.lower[gap:], upper=ahead.upper[gap:]
+    )
+
+
+def combine(*predictions: Prediction) -> Prediction:
+    """The equal-weight average of the forecasts (points and interval ends)."""
+    return Prediction.of(
+        np.mean([p.point for p in predictions], axis=0),
+        np.mean([p.lower for p in predictions], axis=0),
+        np.mean([p.upper for p in predictions], axis=0),
     )
 
 
@@ -224,7 +271,10 @@ def holdout_errors(
     errors: dict[str, float] = {}
     failures: dict[str, str] = {}
     init = None
+    predictions: dict[str, Prediction] = {}
     for method in methods:
+        if method == ForecastMethod.PROPHET_ETS:
+            continue  # the average of the two below: nothing more to fit
         try:
             payload, fitted_init = method_fit(method, train)
             if method == ForecastMethod.PROPHET:
@@ -233,7 +283,12 @@ def holdout_errors(
         except MethodError as exc:
             failures[method] = str(exc)
             continue
+        predictions[method] = prediction
         errors[method] = wape(prediction.point, actual, censored)
+    parts = (ForecastMethod.PROPHET, ForecastMethod.ETS)
+    if ForecastMethod.PROPHET_ETS in methods and all(p in predictions for p in parts):
+        combined = combine(*(predictions[p] for p in parts))
+        errors[ForecastMethod.PROPHET_ETS] = wape(combined.point, actual, censored)
     return errors, init, failures
 
 

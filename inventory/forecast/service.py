@@ -453,7 +453,8 @@ def forecast_predict_chunk(
 def _cheap_rule(stats) -> str:
     from inventory.forecast.selection import candidates
 
-    allowed = [m for m in candidates(stats) if m != ForecastMethod.PROPHET]
+    needs_prophet = (ForecastMethod.PROPHET, ForecastMethod.PROPHET_ETS)
+    allowed = [m for m in candidates(stats) if m not in needs_prophet]
     return allowed[0] if allowed else ForecastMethod.ETS
 
 

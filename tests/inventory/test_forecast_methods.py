@@ -116,18 +116,30 @@ def test_wape_leaves_sold_out_days_out():
             {"seasonal_naive": 0.3, "ets": 0.4},
             ForecastMethod.SEASONAL_NAIVE,
         ),
-        # Prophet stays unless a cheap method is clearly better (below 80%).
+        # The combination stays unless one of its parts is clearly better
+        # (below 80% of its error) ...
         (
             SeriesStats(days=400, zero_share=0.1),
-            {"prophet": 0.30, "seasonal_naive": 0.26, "ets": 0.27},
-            ForecastMethod.PROPHET,
+            {"prophet_ets": 0.30, "prophet": 0.26, "seasonal_naive": 0.2, "ets": 0.27},
+            ForecastMethod.PROPHET_ETS,
         ),
         (
             SeriesStats(days=400, zero_share=0.1),
-            {"prophet": 0.30, "seasonal_naive": 0.35, "ets": 0.23},
+            {"prophet_ets": 0.30, "prophet": 0.35, "seasonal_naive": 0.4, "ets": 0.23},
             ForecastMethod.ETS,
         ),
-        # Prophet failed its holdout: the better cheap method.
+        (
+            SeriesStats(days=400, zero_share=0.1),
+            {"prophet_ets": 0.30, "prophet": 0.22, "seasonal_naive": 0.4, "ets": 0.35},
+            ForecastMethod.PROPHET,
+        ),
+        # ... and seasonal naive (one week of data per weekday) never replaces it.
+        (
+            SeriesStats(days=400, zero_share=0.1),
+            {"prophet_ets": 0.30, "prophet": 0.33, "seasonal_naive": 0.1, "ets": 0.31},
+            ForecastMethod.PROPHET_ETS,
+        ),
+        # Prophet failed its holdout (no combination score): the best single one.
         (
             SeriesStats(days=400, zero_share=0.1),
             {"seasonal_naive": 0.35, "ets": 0.33},
@@ -164,3 +176,33 @@ def test_prophet_learns_a_weekly_pattern():
     assert weekend == pytest.approx([30, 30], rel=0.2)
     assert (forecast.lower < forecast.point).all()
     assert (forecast.upper > forecast.point).all()
+
+
+def test_the_combination_is_the_average_of_log_prophet_and_smoothing():
+    # A flat series of 10 a day with a small weekly ripple, 16 weeks: both
+    # parts forecast about 10; the combination is exactly their mean each day.
+    rng = np.random.default_rng(7)
+    y = rng.poisson(np.full(112, 10.0)).astype(float)
+    history = window(y)
+    future = FutureInputs(
+        first_day=history.end + dt.timedelta(days=1),
+        temperature=np.full(7, 18.0),
+        precipitation=np.zeros(7),
+        price=np.full(7, 10.0),
+    )
+    payload, init = method_fit(ForecastMethod.PROPHET_ETS, history)
+    parts = json.loads(payload)
+    assert init is not None  # Prophet's parameters for the next warm start
+    combined = method_predict(
+        ForecastMethod.PROPHET_ETS, payload, window=history, future=future
+    )
+    prophet = method_predict(
+        ForecastMethod.PROPHET, parts["prophet"], window=history, future=future
+    )
+    ets = method_predict(
+        ForecastMethod.ETS, parts["ets"], window=history, future=future
+    )
+    assert combined.point == pytest.approx((prophet.point + ets.point) / 2)
+    assert combined.point == pytest.approx([10] * 7, rel=0.25)
+    assert (combined.lower <= combined.point).all()
+    assert (combined.point <= combined.upper).all()
