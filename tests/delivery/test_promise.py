@@ -162,7 +162,7 @@ def test_express_is_refused_when_the_pickers_are_saturated_and_a_window_offered(
 def test_express_is_refused_when_the_riders_are_saturated_and_a_window_offered(
     store, stocked, make_shopper, api_client
 ):
-    # Given one rider and two deliveries 2.5 km away already promised, not yet out
+    # Given one rider and two deliveries 2.0 km away already promised, not yet out
     on_duty(store)
     apples, _ = stocked
     DeliverySettings.objects.create(store=store, orders_per_rider_slot=10)
@@ -172,12 +172,12 @@ def test_express_is_refused_when_the_riders_are_saturated_and_a_window_offered(
             store,
             [(apples, "1")],
             mode="delivery",
-            address_id=buyer.add_address(*point_east(store, 2.5)),
+            address_id=buyer.add_address(*point_east(store, 2.0)),
         )
 
-    body = quote_of(api_client, store, point_east(store, 2.5)).json()
+    body = quote_of(api_client, store, point_east(store, 2.0)).json()
 
-    # Then the first order, promised express, takes the rider for a 27-minute
+    # Then the first order, promised express, takes the rider for a 22-minute
     # round trip first (the second was already refused express and moved to a
     # later window)
     first, second = Fulfilment.objects.order_by("pk")
@@ -197,14 +197,14 @@ def test_express_is_refused_when_the_riders_are_saturated_and_a_window_offered(
     Fulfilment.objects.filter(pk=second.pk).update(deadline=ends)
     PickTask.objects.filter(fulfilment=second).update(deadline=ends)
     on_duty(store)
-    again = quote_of(api_client, store, point_east(store, 2.5)).json()
+    again = quote_of(api_client, store, point_east(store, 2.0)).json()
     assert again["mode"] == "express"
 
 
 def test_orders_booked_in_a_later_window_do_not_hold_back_express(
     store, stocked, make_shopper, api_client
 ):
-    # Given one rider, one picker and the two deliveries 2.5 km away of the
+    # Given one rider, one picker and the two deliveries 2.0 km away of the
     # test above, but booked in the window three hours from now (their pick
     # tasks due then too)
     on_duty(store)
@@ -216,7 +216,7 @@ def test_orders_booked_in_a_later_window_do_not_hold_back_express(
             store,
             [(apples, "1")],
             mode="delivery",
-            address_id=buyer.add_address(*point_east(store, 2.5)),
+            address_id=buyer.add_address(*point_east(store, 2.0)),
         )
     starts = timezone.now().replace(second=0, microsecond=0) + dt.timedelta(hours=3)
     later = DeliverySlot.objects.create(
@@ -232,7 +232,7 @@ def test_orders_booked_in_a_later_window_do_not_hold_back_express(
 
     # Then express is offered now: the rider takes them when their window is
     # near, and the picker picks a new express order before theirs
-    body = quote_of(api_client, store, point_east(store, 2.5)).json()
+    body = quote_of(api_client, store, point_east(store, 2.0)).json()
     assert body["mode"] == "express", body["refused_reason"]
 
     # But a window that opens before the express deadline rides first
@@ -241,7 +241,7 @@ def test_orders_booked_in_a_later_window_do_not_hold_back_express(
         starts=timezone.now() - dt.timedelta(minutes=10),
         ends=timezone.now() + dt.timedelta(minutes=20),
     )
-    again = quote_of(api_client, store, point_east(store, 2.5)).json()
+    again = quote_of(api_client, store, point_east(store, 2.0)).json()
     assert again["mode"] == "slot"
     assert "beyond the 30-minute promise" in again["refused_reason"]
 
