@@ -74,6 +74,8 @@ def test_expected_demand_is_the_rate_now_times_hours_left():
 
 @pytest.mark.django_db
 def test_the_window_runs_from_the_markdown_hour_to_closing(store):
+    store.is_24h = False  # its 08:00-22:00 hours (the factory's are 24)
+    store.save(update_fields=["is_24h"])
     starts = dt.time(17)
     assert markdown_window(store=store, starts_at=starts, at=local(3, 16, 59)) is None
     window = markdown_window(store=store, starts_at=starts, at=local(3, 17))
