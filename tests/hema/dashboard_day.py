@@ -37,8 +37,8 @@ from inventory.models import (
     Supplier,
 )
 from inventory.weather import StoreWeather
-from orders.models import Channel, FulfilmentMode as OrderMode, Member, Order
-from orders.models import OrderState
+from orders.models import Channel, Member, Order, OrderState
+from orders.models import FulfilmentMode as OrderMode
 from pricing.models import MarkdownStep, PriceChange, RepricingRun
 from tests.factories import ProductFactory
 
