@@ -255,6 +255,8 @@ class Order(TimeStampedModel):
         indexes = [
             models.Index(fields=["member", "-created_at"]),
             models.Index(fields=["store", "state"]),
+            # The dashboard's sales by hour: a store's orders paid in a day.
+            models.Index(fields=["store", "paid_at"], name="order_store_paid_idx"),
             models.Index(
                 fields=["payment_due_at"],
                 condition=Q(state="created"),
