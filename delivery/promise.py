@@ -133,12 +133,12 @@ def _durations(pairs: Iterable[tuple[Any, Any]]) -> list[float]:
 
 
 # A slow pick or pack is the 95th percentile of the recent timers; without
-# history, this many times the store's default (the default being the mean):
-# the 95th percentile of a lognormal with sigma 0.5, the spread the timers
-# show. With the 90th percentile, one express order in sixty was late in the
-# simulation, every one of them behind a pick in the long tail.
-SLOW_FACTOR = 2.0
+# history, the 95th percentile of a lognormal with the store's default as its
+# mean and this spread (what the timers show). With the 90th percentile, one
+# express order in sixty was late in the simulation, every one of them behind a
+# pick in the long tail.
 SLOW_QUANTILE = 0.95
+TIMER_SIGMA = 0.5
 # A new order waits up to one dispatcher tick before a rider is assigned.
 DISPATCH_DELAY = dt.timedelta(seconds=30)
 # Express is offered only when the estimate arrives this long before the
@@ -150,23 +150,28 @@ EXPRESS_MARGIN = dt.timedelta(minutes=3)
 
 @dataclass(frozen=True)
 class Stage:
-    """One floor step's recent times: the mean (a queue of many) and a slow
-    one (the 95th percentile: the step this order will take)."""
+    """One floor step's recent times: the mean (a queue of many) and the slow
+    end (the step this order will take)."""
 
     mean: float
-    slow: float
+    ordered: tuple[float, ...] = ()  # the recent times, sorted; none: no history
 
     @classmethod
-    def of(
-        cls, values: list[float], default: float, spread: float = SLOW_FACTOR
-    ) -> Stage:
+    def of(cls, values: list[float], default: float) -> Stage:
         if not values:
-            return cls(mean=float(default), slow=float(default) * spread)
-        ordered = sorted(values)
-        slow = ordered[min(len(ordered) - 1, int(SLOW_QUANTILE * len(ordered)))]
-        return cls(
-            mean=statistics.fmean(values), slow=max(slow, statistics.median(values))
-        )
+            return cls(mean=float(default))
+        return cls(mean=statistics.fmean(values), ordered=tuple(sorted(values)))
+
+    def slow(self, steps: int = 1) -> float:
+        """The slowest of ``steps`` done side by side (an order's pick tasks in
+        several zones), at ``SLOW_QUANTILE``: each step at the quantile
+        ``SLOW_QUANTILE ** (1 / steps)``, since the order waits for the last."""
+        q = SLOW_QUANTILE ** (1 / max(1, steps))
+        if not self.ordered:
+            z = statistics.NormalDist().inv_cdf(q)
+            return self.mean * math.exp(z * TIMER_SIGMA - TIMER_SIGMA**2 / 2)
+        at = self.ordered[min(len(self.ordered) - 1, int(q * len(self.ordered)))]
+        return max(at, statistics.median(self.ordered))
 
 
 @dataclass(frozen=True)
@@ -213,9 +218,9 @@ def ready_estimate(
     with a deadline before ``deadline`` (all of them without one). With this
     order's own tasks (a task per zone: at most ``line_count``) they go to the
     idle pickers first; those beyond wait a round of the mean pick time for
-    each ``pickers`` of them. Then a slow pick (its 95th percentile) and a
-    slow ride on the rail and packing. None (with the reason) when no picker
-    is on duty."""
+    each ``pickers`` of them. Then the slowest of its own picks (at the 95th
+    percentile) and a slow ride on the rail and packing. None (with the
+    reason) when no picker is on duty."""
     pickers = PickerShift.objects.filter(store=store, ended_at__isnull=True).count()
     if pickers == 0:
         return None, f"no picker is on duty at {store.code}"
@@ -232,7 +237,7 @@ def ready_estimate(
     # the mean pick time per ``pickers`` of them (late: pickers in the middle
     # of a task finish sooner than a whole one).
     wait = math.ceil(queue / pickers) * times.pick.mean if queue > 0 else 0.0
-    seconds = wait + times.pick.slow + times.to_packed.slow
+    seconds = wait + times.pick.slow(own) + times.to_packed.slow()
     return now + dt.timedelta(seconds=seconds), ""
 
 

@@ -506,3 +506,21 @@ def test_a_quote_costs_the_same_queries_whatever_the_riders_on_shift(client, sto
     on_duty(store, pickers=0, riders=6)
     queries_for_a_quote()
     assert queries_for_a_quote() == one
+
+
+def test_an_order_waits_for_the_slowest_of_its_picks():
+    # Recent pick times of 1..100 s: one pick at its 95th percentile is 96 s;
+    # an order with two tasks in two zones waits for the slower, each at the
+    # 97.5th (0.95 ** 1/2): 98 s
+    from delivery.promise import Stage
+
+    recent = Stage.of([float(s) for s in range(1, 101)], default=240)
+    assert recent.mean == pytest.approx(50.5)
+    assert recent.slow() == 96
+    assert recent.slow(2) == 98
+
+    # Without history: the lognormal's percentiles around the store's default
+    # (spread 0.5): twice the default for one pick, more for three
+    default = Stage.of([], default=240)
+    assert default.slow() == pytest.approx(240 * 2.006, rel=0.01)
+    assert default.slow(3) == pytest.approx(240 * 2.55, rel=0.01)
