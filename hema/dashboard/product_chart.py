@@ -125,9 +125,14 @@ def product_chart_svg(
         css = "today" if day == history.today else "grid"
         parts.append(
             f'<line class="{css}" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" '
-            f'y2="{height - BOTTOM:.1f}"/><text class="axis" x="{x + 2:.1f}" '
-            f'y="{height - 8}">{day:%a %d %b}</text>'
+            f'y2="{height - BOTTOM:.1f}"/>'
         )
+        # A Monday label next to today's would overlap it: today's wins.
+        if day == history.today or abs((day - history.today).days) > 3:
+            parts.append(
+                f'<text class="axis" x="{x + 2:.1f}" y="{height - 8}">'
+                f"{day:%a %d %b}</text>"
+            )
 
     # 1. Sales bars, then the forecast's band, line and dots.
     zero = sales.y(Decimal(0))
