@@ -31,9 +31,20 @@ class HemaAdminSite(admin.AdminSite):
         )
 
     def get_urls(self) -> list[URLPattern | URLResolver]:
+        from hema.dashboard.chart_views import delivery_chart, product_chart
         from hema.dashboard.views import dashboard_data
 
         return [
+            path(
+                "dashboard/product/<int:store_product_id>/chart/",
+                self.admin_view(product_chart),
+                name="dashboard_product_chart",
+            ),
+            path(
+                "dashboard/<str:code>/deliveries/",
+                self.admin_view(delivery_chart),
+                name="dashboard_delivery_chart",
+            ),
             path(
                 "dashboard/<str:code>/data/",
                 self.admin_view(dashboard_data),
