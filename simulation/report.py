@@ -138,6 +138,17 @@ def _table(title: str, rows: list[tuple[str, str]]) -> str:
     return f"<h2>{html.escape(title)}</h2><table>{body}</table>"
 
 
+def _jobs(jobs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """How often each job ran, and when (the per-minute expiry: only counted)."""
+    out: dict[str, Any] = {}
+    for kind, at in jobs:
+        entry = out.setdefault(kind, {"count": 0, "at": []})
+        entry["count"] += 1
+        if kind != "expire":
+            entry["at"].append(at.isoformat())
+    return out
+
+
 def report_write(*, result: Any, folder: Path, wall_seconds: float) -> Path:
     """Write ``figures.json``, the charts and ``index.html``; returns the page."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -148,6 +159,7 @@ def report_write(*, result: Any, folder: Path, wall_seconds: float) -> Path:
         "seed": result.seed,
         "days": [d.isoformat() for d in result.days],
         "wall_seconds": round(wall_seconds, 1),
+        "jobs": _jobs(result.jobs),
         **result.figures,
     }
     (folder / "figures.json").write_text(json.dumps(data, indent=2), encoding="utf-8")

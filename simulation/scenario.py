@@ -117,7 +117,7 @@ class Scenario:
     path: str
     name: str
     store: str
-    start: dt.date
+    start: dt.date | None  # None: the store's next local day
     days: int
     opens: int
     closes: int
@@ -315,9 +315,13 @@ def scenario_parse(text: str, *, path: str = "<scenario>") -> Scenario:
             raise r.fail((key,), f"unknown section or key {key!r}")
     r.table(("store",), required=True)
     store = r.text(("store", "code")).strip().upper()
-    start_raw = r.table(("store",)).get("start")
-    if not isinstance(start_raw, dt.date) or isinstance(start_raw, dt.datetime):
-        raise r.fail(("store", "start"), "store.start must be a date (2026-03-02)")
+    start_raw = r.table(("store",)).get("start", "tomorrow")
+    if start_raw == "tomorrow":
+        start_raw = None  # the store's next local day, when the run starts
+    elif not isinstance(start_raw, dt.date) or isinstance(start_raw, dt.datetime):
+        raise r.fail(
+            ("store", "start"), 'store.start must be a date (2026-03-02) or "tomorrow"'
+        )
     days = r.number(("store", "days"), 1, low=1, high=31, integer=True)
     opens = r.number(("day", "opens"), 8, low=0, high=23, integer=True)
     closes = r.number(("day", "closes"), 22, low=1, high=24, integer=True)

@@ -41,11 +41,11 @@ from simulation.delivery_run import (
     TICK,
     SimulationRefused,
     _arrived,
+    _deliver,
     _dispatch,
     _pick_up,
     _picked,
     _pickers_claim,
-    _deliver,
     _Run,
     _staff,
 )
@@ -449,9 +449,9 @@ def _app_order(run: StoreRun) -> None:
     from delivery.models import Fulfilment
     from delivery.promise import quote
     from hema.errors import ApplicationError
+    from inventory.errors import InsufficientStock
     from orders.carts import cart_line_add, cart_open
     from orders.checkout import checkout_app
-    from inventory.errors import InsufficientStock
     from orders.members import address_add
 
     store, rng, sc = run.store, run.d.rng, run.scenario
@@ -743,6 +743,11 @@ def store_simulate(
     store = Store.objects.filter(code=scenario.store).first()
     if store is None:
         raise SimulationRefused(f"No store {scenario.store!r}.")
+    if scenario.start is None:
+        from dataclasses import replace
+
+        tomorrow = dt.datetime.now(store.tz).date() + dt.timedelta(days=1)
+        scenario = replace(scenario, start=tomorrow)
     first_day = scenario.start
     first_hour = min(scenario.opens, scenario.delivery_hour)
     start = (
