@@ -143,8 +143,11 @@ def _shorted(run: Any, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
         .distinct()
         .count()
     )
-    return {"paid_app_orders": len(numbers), "shorted": shorted,
-            "shorted_rate": _ratio(shorted, len(numbers))}  # fmt: skip
+    return {
+        "paid_app_orders": len(numbers),
+        "shorted": shorted,
+        "shorted_rate": _ratio(shorted, len(numbers)),
+    }
 
 
 def _markdown_revenue(run: Any, start: dt.datetime, end: dt.datetime) -> str:
@@ -184,8 +187,10 @@ def _price_changes(run: Any, start: dt.datetime, end: dt.datetime) -> dict[str, 
         kinds[kind] += 1
         for reason in why or ["(none)"]:
             reasons[_reason_label(str(reason))] += 1
-    return {"by_kind": dict(sorted(kinds.items())),
-            "by_reason": dict(sorted(reasons.items()))}  # fmt: skip
+    return {
+        "by_kind": dict(sorted(kinds.items())),
+        "by_reason": dict(sorted(reasons.items())),
+    }
 
 
 def _accuracy(run: Any, day: dt.date) -> dict[str, Any]:
@@ -216,8 +221,11 @@ def _accuracy(run: Any, day: dt.date) -> dict[str, Any]:
         sold += actual
         error += abs(forecast - actual)
         bias += forecast - actual
-    return {"series": series, "wape": _ratio(float(error), float(sold)),
-            "bias": _ratio(float(bias), float(sold))}  # fmt: skip
+    return {
+        "series": series,
+        "wape": _ratio(float(error), float(sold)),
+        "bias": _ratio(float(bias), float(sold)),
+    }
 
 
 def _stock(tallies: list[Any]) -> dict[str, Any]:

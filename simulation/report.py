@@ -58,12 +58,18 @@ def _charts(result: Any, folder: Path) -> list[tuple[str, str]]:
     axes[0].set_title("Express promises kept")
     width = 0.35
     xs = range(len(labels))
-    axes[1].bar([x - width / 2 for x in xs],
-                [d["delivery"]["paid_to_rail_minutes"]["median"] for d in figures["days"]],
-                width, label="paid to rail")  # fmt: skip
-    axes[1].bar([x + width / 2 for x in xs],
-                [d["delivery"]["paid_to_packed_minutes"]["median"] for d in figures["days"]],
-                width, label="paid to packed")  # fmt: skip
+    axes[1].bar(
+        [x - width / 2 for x in xs],
+        [d["delivery"]["paid_to_rail_minutes"]["median"] for d in figures["days"]],
+        width,
+        label="paid to rail",
+    )
+    axes[1].bar(
+        [x + width / 2 for x in xs],
+        [d["delivery"]["paid_to_packed_minutes"]["median"] for d in figures["days"]],
+        width,
+        label="paid to packed",
+    )
     axes[1].axhline(10, color="red", linewidth=0.8)
     axes[1].set_xticks(list(xs), labels)
     axes[1].set_title("Median minutes (target 10 to rail)")
@@ -93,42 +99,76 @@ def _charts(result: Any, folder: Path) -> list[tuple[str, str]]:
 
 def _rows(day: dict[str, Any]) -> list[tuple[str, str]]:
     s, dlv, st = day["sales"], day["delivery"], day["stock"]
+    rev, short = s["revenue"], day["shorted_by_till"]
 
     def pct(v: Any) -> str:
         return "n/a" if v is None else f"{v:.1%}"
 
     return [
-        ("Revenue (in store / app / total)",
-         f"{s['revenue']['in_store']} / {s['revenue']['app']} / {s['revenue']['total']}"),
-        ("Orders (in store / app)", f"{s['orders']['in_store']} / {s['orders']['app']}"),
+        (
+            "Revenue (in store / app / total)",
+            f"{rev['in_store']} / {rev['app']} / {rev['total']}",
+        ),
+        (
+            "Orders (in store / app)",
+            f"{s['orders']['in_store']} / {s['orders']['app']}",
+        ),
         ("Online share of revenue", pct(s["online_share"])),
-        ("Express promises kept", f"{dlv['express_kept']} of {dlv['express']} "
-         f"({pct(dlv['express_kept_rate'])})"),
+        (
+            "Express promises kept",
+            f"{dlv['express_kept']} of {dlv['express']} "
+            f"({pct(dlv['express_kept_rate'])})",
+        ),
         ("On time (of delivered)", pct(dlv["on_time_rate"])),
-        ("Lateness p50 / p90 / p95 (min)", " / ".join(
-            str(dlv["lateness_minutes"][k]) for k in ("p50", "p90", "p95"))),
+        (
+            "Lateness p50 / p90 / p95 (min)",
+            " / ".join(str(dlv["lateness_minutes"][k]) for k in ("p50", "p90", "p95")),
+        ),
         ("Riders used", str(dlv["riders_used"])),
-        ("Paid to rail, median / p90 (min)", f"{dlv['paid_to_rail_minutes']['median']}"
-         f" / {dlv['paid_to_rail_minutes']['p90']}"),
-        ("Paid to packed, median / p90 (min)", f"{dlv['paid_to_packed_minutes']['median']}"
-         f" / {dlv['paid_to_packed_minutes']['p90']}"),
-        ("Paid app orders shorted by till sales",
-         f"{day['shorted_by_till']['shorted']} of {day['shorted_by_till']['paid_app_orders']}"
-         f" ({pct(day['shorted_by_till']['shorted_rate'])})"),
-        ("Waste (daily-fresh units written off / on shelf)",
-         f"{st['daily_fresh_written_off']} / {st['daily_fresh_units']} ({pct(st['waste_rate'])})"),
-        ("Product-days sold out at closing", f"{st['product_days_sold_out']} of "
-         f"{st['product_days']} ({pct(st['stockout_rate'])})"),
-        ("Shoppers' stock-outs (in store / app)",
-         f"{st['shopper_stockouts']['in_store']} / {st['shopper_stockouts']['app']}"),
-        ("Lines left for the price (in store / app)",
-         f"{st['price_walks']['in_store']} / {st['price_walks']['app']}"),
-        ("App orders refused (no promise / at checkout)",
-         f"{st['app_refused_no_promise']} / {st['app_checkout_refused']}"),
+        (
+            "Paid to rail, median / p90 (min)",
+            f"{dlv['paid_to_rail_minutes']['median']}"
+            f" / {dlv['paid_to_rail_minutes']['p90']}",
+        ),
+        (
+            "Paid to packed, median / p90 (min)",
+            f"{dlv['paid_to_packed_minutes']['median']}"
+            f" / {dlv['paid_to_packed_minutes']['p90']}",
+        ),
+        (
+            "Paid app orders shorted by till sales",
+            f"{short['shorted']} of {short['paid_app_orders']}"
+            f" ({pct(short['shorted_rate'])})",
+        ),
+        (
+            "Waste (daily-fresh units written off / on shelf)",
+            f"{st['daily_fresh_written_off']} / {st['daily_fresh_units']}"
+            f" ({pct(st['waste_rate'])})",
+        ),
+        (
+            "Product-days sold out at closing",
+            f"{st['product_days_sold_out']} of "
+            f"{st['product_days']} ({pct(st['stockout_rate'])})",
+        ),
+        (
+            "Shoppers' stock-outs (in store / app)",
+            f"{st['shopper_stockouts']['in_store']} / {st['shopper_stockouts']['app']}",
+        ),
+        (
+            "Lines left for the price (in store / app)",
+            f"{st['price_walks']['in_store']} / {st['price_walks']['app']}",
+        ),
+        (
+            "App orders refused (no promise / at checkout)",
+            f"{st['app_refused_no_promise']} / {st['app_checkout_refused']}",
+        ),
         ("Markdown revenue recovered", day["markdown_revenue"]),
-        ("Price changes by kind", ", ".join(
-            f"{k} {v}" for k, v in day["price_changes"]["by_kind"].items()) or "none"),
-    ]  # fmt: skip
+        (
+            "Price changes by kind",
+            ", ".join(f"{k} {v}" for k, v in day["price_changes"]["by_kind"].items())
+            or "none",
+        ),
+    ]
 
 
 def _table(title: str, rows: list[tuple[str, str]]) -> str:
@@ -164,8 +204,11 @@ def report_write(*, result: Any, folder: Path, wall_seconds: float) -> Path:
     }
     (folder / "figures.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
     charts = _charts(result, folder)
-    sections = [_table("Whole run", _rows({**result.figures["total"],
-                                           "forecast_accuracy": None}))]  # fmt: skip
+    sections = [
+        _table(
+            "Whole run", _rows({**result.figures["total"], "forecast_accuracy": None})
+        )
+    ]
     for day in result.figures["days"]:
         rows = _rows(day)
         wape = day["forecast_accuracy"]["wape"]
