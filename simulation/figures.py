@@ -17,8 +17,9 @@ to midnight) and for the whole run:
 * stock-outs = product-days with nothing left (on hand less held) at closing,
   over product-days; and the shoppers' stock-outs (a wanted line not on the
   shelf or not available online), by channel;
-* markdown revenue recovered = revenue of daily-fresh units sold below their
-  list price from the markdown hour on;
+* markdown revenue recovered = revenue of daily-fresh units sold while a
+  markdown was the price in force (the product's latest price change that
+  day was a markdown);
 * price changes by kind and by reason;
 * forecast accuracy: WAPE (sum |forecast - sold| / sum sold) of the day's
   forecasts over the products that did not sell out, None without forecasts.
@@ -151,28 +152,36 @@ def _shorted(run: Any, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
 
 
 def _markdown_revenue(run: Any, start: dt.datetime, end: dt.datetime) -> str:
-    from django.db.models import F
+    """Revenue of daily-fresh units sold while the product's price in force
+    was a markdown (its latest price change before the sale was of kind
+    markdown, on the same day)."""
+    import bisect
 
     from inventory.models import MovementKind, StockMovement
-    from pricing.markdowns import as_time
-    from pricing.models import StorePriceSettings
+    from pricing.models import PriceChange, PriceChangeKind
 
-    settings = StorePriceSettings.objects.filter(store=run.store).first() or (
-        StorePriceSettings(store=run.store)
-    )
-    local_day = start.astimezone(run.store.tz).date()
-    from_ = dt.datetime.combine(
-        local_day, as_time(settings.markdown_starts_at), tzinfo=run.store.tz
-    )
+    changes: dict[int, list[tuple[dt.datetime, str]]] = defaultdict(list)
+    for pk, at, kind in (
+        PriceChange.objects.filter(
+            store_product_id__in=list(run.daily_fresh),
+            changed_at__gte=start,
+            changed_at__lt=end,
+        )
+        .order_by("changed_at", "pk")
+        .values_list("store_product_id", "changed_at", "kind")
+    ):
+        changes[pk].append((at, kind))
     total = Decimal(0)
-    for delta, price in StockMovement.objects.filter(
-        store_product_id__in=list(run.daily_fresh),
+    for pk, delta, price, at in StockMovement.objects.filter(
+        store_product_id__in=list(changes),
         kind__in=[MovementKind.SALE_IN_STORE, MovementKind.PICK],
-        created_at__gte=max(start, from_),
+        created_at__gte=start,
         created_at__lt=end,
-        unit_price__lt=F("store_product__list_price"),
-    ).values_list("on_hand_delta", "unit_price"):
-        total += -delta * price
+    ).values_list("store_product_id", "on_hand_delta", "unit_price", "created_at"):
+        history = changes[pk]
+        i = bisect.bisect_right([c[0] for c in history], at) - 1
+        if i >= 0 and history[i][1] == PriceChangeKind.MARKDOWN and price:
+            total += -delta * price
     return str(total.quantize(Decimal("0.01")))
 
 
