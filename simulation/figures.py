@@ -243,9 +243,10 @@ def _stock(tallies: list[Any]) -> dict[str, Any]:
     product_days = sum(t.products for t in tallies)
     sold_out = sum(len(t.sold_out_at_close) for t in tallies)
     events = Counter(channel for t in tallies for channel, _, _ in t.stockouts)
+    step = Decimal("0.001")
     return {
-        "daily_fresh_units": str(fresh),
-        "daily_fresh_written_off": str(wasted),
+        "daily_fresh_units": str(fresh.quantize(step)),
+        "daily_fresh_written_off": str(wasted.quantize(step)),
         "waste_rate": _ratio(float(wasted), float(fresh)),
         "product_days": product_days,
         "product_days_sold_out": sold_out,
