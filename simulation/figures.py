@@ -5,9 +5,10 @@ to midnight) and for the whole run:
 
 * revenue and orders by channel and local hour; online share = app revenue
   over all revenue (orders paid in the window, cancelled ones left out);
-* express promises kept (delivered by the deadline, over orders promised
-  express), on-time rate over delivered orders, lateness percentiles in
-  minutes (an early delivery counts 0), riders used (riders with a trip);
+* deliveries (app orders and in-store purchases sent home), express promises
+  kept (delivered by the deadline, over orders promised express), on-time
+  rate over delivered orders, lateness percentiles in minutes (an early
+  delivery counts 0), riders used (riders with a trip);
 * paid to on-the-rail (the order's last bag hung) and paid to packed, median
   and 90th percentile in minutes;
 * paid app orders shorted by till sales (a reservation of the order flagged
@@ -110,7 +111,7 @@ def _delivery(run: Any, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
         .count()
     )
     return {
-        "app_orders_promised": len(fulfilments),
+        "deliveries": len(fulfilments),
         "express": len(express),
         "express_kept": kept,
         "express_kept_rate": _ratio(kept, len(express)),
@@ -258,6 +259,7 @@ def _stock(tallies: list[Any]) -> dict[str, Any]:
         },
         "app_refused_no_promise": sum(t.app_refused for t in tallies),
         "app_checkout_refused": sum(t.app_failed for t in tallies),
+        "in_store_delivered_home": sum(t.delivered_home for t in tallies),
     }
 
 

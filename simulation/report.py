@@ -162,6 +162,7 @@ def _rows(day: dict[str, Any]) -> list[tuple[str, str]]:
             "App orders refused (no promise / at checkout)",
             f"{st['app_refused_no_promise']} / {st['app_checkout_refused']}",
         ),
+        ("In-store purchases delivered home", str(st["in_store_delivered_home"])),
         ("Markdown revenue recovered", day["markdown_revenue"]),
         (
             "Price changes by kind",

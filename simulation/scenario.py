@@ -132,6 +132,7 @@ class Scenario:
     category_mix: dict[str, float]
     elasticity: float
     substitution_share: float
+    delivery_home_share: float
     pickers: int
     riders: int
     packers: int
@@ -368,6 +369,9 @@ def scenario_parse(text: str, *, path: str = "<scenario>") -> Scenario:
         elasticity=float(r.number(("shoppers", "elasticity"), 1.5, low=0, high=10)),
         substitution_share=float(
             r.number(("shoppers", "substitution_share"), 0.5, low=0, high=1)
+        ),
+        delivery_home_share=float(
+            r.number(("shoppers", "delivery_home_share"), 0.0, low=0, high=1)
         ),
         pickers=r.number(("staff", "pickers"), 4, low=1, integer=True),
         riders=r.number(("staff", "riders"), 6, low=1, integer=True),

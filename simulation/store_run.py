@@ -49,7 +49,7 @@ from simulation.delivery_run import (
     _Run,
     _staff,
 )
-from simulation.draws import point_within, poisson_arrivals
+from simulation.draws import floor_seconds, point_within, poisson_arrivals
 from simulation.scenario import Scenario
 from simulation.shoppers import (
     Shelf,
@@ -74,6 +74,7 @@ class DayTally:
     app_refused: int = 0
     app_failed: int = 0
     in_store_baskets: int = 0
+    delivered_home: int = 0
     empty_baskets: int = 0
     fresh_opening: Decimal = Decimal(0)
     fresh_received: Decimal = Decimal(0)
@@ -429,16 +430,64 @@ def _shopper(run: StoreRun) -> None:
     run.d.at(pay_at, "pay", (member, cart.uuid, taken))
 
 
-def _pay(run: StoreRun, member: Any, cart_uuid: Any, taken: list) -> None:
-    from orders.checkout import checkout_in_store
+def _home_quote(run: StoreRun, lines: int) -> tuple[Any, float, float]:
+    from delivery.promise import quote
 
-    checkout_in_store(
-        member=member,
-        cart_uuid=cart_uuid,
-        fulfilment_mode="carry_out",
-        payment_method="wallet",
-        now=run.now,
+    store = run.store
+    lat, lng = point_within(
+        run.d.rng,
+        latitude=float(store.latitude),
+        longitude=float(store.longitude),
+        radius_km=float(store.delivery_radius_km) * 0.98,
     )
+    q = quote(
+        store=store,
+        latitude=Decimal(f"{lat:.6f}"),
+        longitude=Decimal(f"{lng:.6f}"),
+        line_count=lines,
+        at=run.now,
+    )
+    return q, lat, lng
+
+
+def _pay(run: StoreRun, member: Any, cart_uuid: Any, taken: list) -> None:
+    """At the till: carry out, or (``delivery_home_share`` of shoppers, when
+    the store can promise it) delivered home: packed at the counter after a
+    packing time, then the dispatcher and a rider, as an app order."""
+    from delivery.models import Fulfilment
+    from orders.checkout import checkout_in_store
+    from orders.members import address_add
+
+    share = run.scenario.delivery_home_share
+    q = None
+    if share and run.d.rng.random() < share:
+        q, lat, lng = _home_quote(run, len(taken))
+        if not q.token:
+            q = None
+    if q is None:
+        checkout_in_store(
+            member=member,
+            cart_uuid=cart_uuid,
+            fulfilment_mode="carry_out",
+            payment_method="wallet",
+            now=run.now,
+        )
+    else:
+        address = address_add(member=member, label="Sim", latitude=lat, longitude=lng)
+        result = checkout_in_store(
+            member=member,
+            cart_uuid=cart_uuid,
+            fulfilment_mode="delivery",
+            payment_method="wallet",
+            address=address,
+            now=run.now,
+            delivery_quote=q.token,
+        )
+        fulfilment = Fulfilment.objects.get(order=result.order)
+        run.d.outcomes[fulfilment.pk] = q.mode
+        run.tally.delivered_home += 1
+        seconds = floor_seconds(run.d.rng, mean=run.d.config.default_pack_seconds)
+        run.d.at(run.now + dt.timedelta(seconds=seconds), "pack", fulfilment.reference)
     for shelf, quantity in taken:
         run.in_baskets[shelf.pk] -= quantity
 
@@ -447,7 +496,6 @@ def _app_order(run: StoreRun) -> None:
     """An app shopper: quote, cart (what is not available online is a
     stock-out), checkout with the quote's token and the wallet."""
     from delivery.models import Fulfilment
-    from delivery.promise import quote
     from hema.errors import ApplicationError
     from inventory.errors import InsufficientStock
     from orders.carts import cart_line_add, cart_open
@@ -459,19 +507,7 @@ def _app_order(run: StoreRun) -> None:
     basket = _chosen(run, run.app_mix, sc.app_lines, "app")
     if not basket:
         return
-    lat, lng = point_within(
-        rng,
-        latitude=float(store.latitude),
-        longitude=float(store.longitude),
-        radius_km=float(store.delivery_radius_km) * 0.98,
-    )
-    q = quote(
-        store=store,
-        latitude=Decimal(f"{lat:.6f}"),
-        longitude=Decimal(f"{lng:.6f}"),
-        line_count=len(basket),
-        at=run.now,
-    )
+    q, lat, lng = _home_quote(run, len(basket))
     if not q.token:
         run.tally.app_refused += 1
         return

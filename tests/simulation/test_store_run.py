@@ -49,6 +49,8 @@ condition = "clear"
 in_store = { min = 1, max = 3 }
 app = { min = 1, max = 2 }
 units = { min = 1, max = 2 }
+[shoppers]
+delivery_home_share = 0.3
 [staff]
 pickers = 2
 riders = 3
@@ -123,9 +125,21 @@ def test_a_two_hour_slice_adds_up_to_the_rows_counted_by_hand(small_store):
     )
     assert set(by_hour) <= {"17", "18", "19"}  # paid within a quarter after 19:00
 
-    # Every app order was promised, delivered and counted.
-    fulfilments = Fulfilment.objects.filter(order__in=paid.filter(channel="app"))
-    assert day["delivery"]["app_orders_promised"] == fulfilments.count()
+    # Every delivery (app orders, in-store purchases sent home) was promised,
+    # delivered and counted.
+    home = paid.filter(channel="in_store", fulfilment_mode="delivery")
+    assert day["stock"]["in_store_delivered_home"] == home.count() > 0
+    fulfilments = Fulfilment.objects.filter(
+        order__in=paid, order__fulfilment_mode="delivery"
+    )
+    assert fulfilments.count() == paid.filter(channel="app").count() + home.count()
+    # none left on the floor: delivered, or cancelled (every line shorted by
+    # till sales, refunded)
+    assert set(fulfilments.values_list("state", flat=True)) <= {
+        "delivered",
+        "cancelled",
+    }
+    assert day["delivery"]["deliveries"] == fulfilments.count()
     assert (
         day["delivery"]["delivered"]
         == fulfilments.filter(delivered_at__isnull=False).count()
