@@ -117,7 +117,7 @@ class Scenario:
     path: str
     name: str
     store: str
-    start: dt.date | None  # None: the store's next local day
+    start: dt.date | None  # None: the store's next free day (next_free_day)
     days: int
     opens: int
     closes: int

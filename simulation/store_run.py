@@ -763,6 +763,25 @@ class RunResult:
     figures: dict[str, Any]
 
 
+def next_free_day(store: Any) -> dt.date:
+    """The store's next local day, or the day after the last one traded (a
+    run kept by ``make demo`` before): a simulation never goes back in time
+    over rows already written."""
+    from django.db.models import Max
+
+    from orders.models import Order
+    from pricing.models import PriceChange
+
+    day = dt.datetime.now(store.tz).date() + dt.timedelta(days=1)
+    for last in (
+        Order.objects.filter(store=store).aggregate(at=Max("paid_at"))["at"],
+        PriceChange.objects.filter(store=store).aggregate(at=Max("changed_at"))["at"],
+    ):
+        if last is not None:
+            day = max(day, last.astimezone(store.tz).date() + dt.timedelta(days=1))
+    return day
+
+
 def store_simulate(
     *, scenario: Scenario, seed: int, keep: bool = False, progress: Any = None
 ) -> RunResult:
@@ -782,8 +801,7 @@ def store_simulate(
     if scenario.start is None:
         from dataclasses import replace
 
-        tomorrow = dt.datetime.now(store.tz).date() + dt.timedelta(days=1)
-        scenario = replace(scenario, start=tomorrow)
+        scenario = replace(scenario, start=next_free_day(store))
     first_day = scenario.start
     first_hour = min(scenario.opens, scenario.delivery_hour)
     start = (

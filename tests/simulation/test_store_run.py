@@ -228,3 +228,20 @@ def test_the_same_seed_gives_the_same_figures_and_nothing_is_kept(small_store):
     assert not Order.objects.exists()
     assert run(keep=False).figures == first.figures
     assert run(keep=False, seed=2).figures != first.figures
+
+
+def test_tomorrow_is_the_day_after_the_last_one_traded(store, make_store_product):
+    from pricing.models import PriceChange
+    from simulation.store_run import next_free_day
+
+    tomorrow = dt.datetime.now(SHANGHAI).date() + dt.timedelta(days=1)
+    assert next_free_day(store) == tomorrow
+    PriceChange.objects.create(
+        store=store,
+        store_product=make_store_product(),
+        kind="rules",
+        old_price=Decimal("9.90"),
+        new_price=Decimal("8.90"),
+        changed_at=dt.datetime(2030, 1, 5, 17, 0, tzinfo=dt.UTC),  # 01:00 on the 6th
+    )
+    assert next_free_day(store) == dt.date(2030, 1, 7)
