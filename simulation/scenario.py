@@ -123,6 +123,7 @@ class Scenario:
     closes: int
     products: int | None
     opening_units: int | None
+    opening_units_fresh: int | None
     weather: str | tuple[WeatherSpan, ...]  # "recorded" or the spans
     in_store_per_hour: dict[int, float]
     app_per_hour: dict[int, float]
@@ -334,6 +335,9 @@ def scenario_parse(text: str, *, path: str = "<scenario>") -> Scenario:
     opening = r.table(("stock",)).get("opening_units")
     if opening is not None:
         opening = r.number(("stock", "opening_units"), low=0, integer=True)
+    fresh = r.table(("stock",)).get("opening_units_fresh")
+    if fresh is not None:
+        fresh = r.number(("stock", "opening_units_fresh"), low=0, integer=True)
     in_store = r.hourly(("arrivals", "in_store"))
     app = r.hourly(("arrivals", "app"))
     for name, curve in (("in_store", in_store), ("app", app)):
@@ -359,6 +363,7 @@ def scenario_parse(text: str, *, path: str = "<scenario>") -> Scenario:
         closes=closes,
         products=products,
         opening_units=opening,
+        opening_units_fresh=fresh,
         weather=_weather(r, opens, closes),
         in_store_per_hour=in_store,
         app_per_hour=app,

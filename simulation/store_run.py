@@ -212,13 +212,20 @@ def _setup(scenario: Scenario, store: Any, seed: int, start: dt.datetime) -> Sto
     controller = RailController.objects.filter(store=store).first()
     if controller is None:
         controller, _ = controller_create(store=store)
-    if scenario.opening_units is not None:
-        for sp in StoreProduct.objects.filter(pk__in=[s.pk for s in shelves]).order_by(
-            "pk"
-        ):
-            short = Decimal(scenario.opening_units) - sp.on_hand
-            if short > 0:
-                stock_receive(store_product=sp, quantity=short, reference="sim opening")
+    for sp in (
+        StoreProduct.objects.filter(pk__in=[s.pk for s in shelves])
+        .select_related("product")
+        .order_by("pk")
+    ):
+        target = scenario.opening_units
+        if sp.product.is_daily_fresh and scenario.opening_units_fresh is not None:
+            target = scenario.opening_units_fresh
+        if target is not None and Decimal(target) > sp.on_hand:
+            stock_receive(
+                store_product=sp,
+                quantity=Decimal(target) - sp.on_hand,
+                reference="sim opening",
+            )
     daily_fresh = set(
         StoreProduct.objects.filter(
             pk__in=[s.pk for s in shelves], product__is_daily_fresh=True
