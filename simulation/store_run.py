@@ -186,7 +186,7 @@ def _setup(scenario: Scenario, store: Any, seed: int, start: dt.datetime) -> Sto
     from delivery.riders import picker_shift_start, rider_shift_start
     from delivery.travel import delivery_settings
     from inventory.models import StoreProduct
-    from inventory.services import stock_receive
+    from inventory.services import stock_correct, stock_receive
 
     tag = f"{seed}-{int(start.timestamp())}"
     shelves = _shelves(store, scenario)
@@ -220,11 +220,17 @@ def _setup(scenario: Scenario, store: Any, seed: int, start: dt.datetime) -> Sto
         target = scenario.opening_units
         if sp.product.is_daily_fresh and scenario.opening_units_fresh is not None:
             target = scenario.opening_units_fresh
-        if target is not None and Decimal(target) > sp.on_hand:
+        if target is None or Decimal(target) == sp.on_hand:
+            continue
+        if Decimal(target) > sp.on_hand:
             stock_receive(
                 store_product=sp,
                 quantity=Decimal(target) - sp.on_hand,
                 reference="sim opening",
+            )
+        else:
+            stock_correct(
+                store_product=sp, counted=target, reason="simulation: opening count"
             )
     daily_fresh = set(
         StoreProduct.objects.filter(
