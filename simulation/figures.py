@@ -260,6 +260,8 @@ def _stock(tallies: list[Any]) -> dict[str, Any]:
         "app_refused_no_promise": sum(t.app_refused for t in tallies),
         "app_checkout_refused": sum(t.app_failed for t in tallies),
         "in_store_delivered_home": sum(t.delivered_home for t in tallies),
+        "in_store_shoppers": sum(t.in_store_baskets for t in tallies),
+        "in_store_left_empty": sum(t.empty_baskets for t in tallies),
     }
 
 

@@ -107,6 +107,8 @@ class StoreRun:
     closes_at: dt.datetime | None = None
     shoppers: int = 0
     events_end: dt.datetime | None = None
+    tag: str = ""
+    free: list[Any] = field(default_factory=list)  # members not in the store now
 
     @property
     def now(self) -> dt.datetime:
@@ -266,6 +268,8 @@ def _setup(scenario: Scenario, store: Any, seed: int, start: dt.datetime) -> Sto
         days=days,
         tallies={i: DayTally(products=len(shelves)) for i in range(len(days))},
         idle=list(pickers),
+        tag=tag,
+        free=list(d.members),
     )
 
 
@@ -373,6 +377,17 @@ def _expire(run: StoreRun) -> None:
     run.jobs.append(("expire", run.now))
 
 
+def _member_take(run: StoreRun) -> Any:
+    """A member not shopping at the moment (each has one open cart per
+    channel, so two visits of one member at once would share a cart); the
+    pool grows by a batch when every member is in the store."""
+    if not run.free:
+        batch = _members(f"{run.tag}-b{len(run.d.members)}")
+        run.d.members.extend(batch)
+        run.free.extend(batch)
+    return run.free.pop(run.d.rng.randrange(len(run.free)))
+
+
 def _stock(pks: list[int]) -> dict[int, tuple[Decimal, Decimal, Decimal]]:
     from inventory.models import StoreProduct
 
@@ -417,7 +432,6 @@ def _shopper(run: StoreRun) -> None:
     from orders.carts import cart_line_add, cart_open
 
     rng = run.d.rng
-    member = run.d.members[rng.randrange(len(run.d.members))]
     basket = _chosen(run, run.in_store_mix, run.scenario.in_store_lines, "in_store")
     run.tally.in_store_baskets += 1
     run.shoppers += 1
@@ -431,6 +445,7 @@ def _shopper(run: StoreRun) -> None:
     if not taken:
         run.tally.empty_baskets += 1
         return
+    member = _member_take(run)
     cart = cart_open(member=member, store=run.store, channel="in_store")
     for shelf, quantity in taken:
         cart_line_add(
@@ -503,6 +518,7 @@ def _pay(run: StoreRun, member: Any, cart_uuid: Any, taken: list) -> None:
         run.d.at(run.now + dt.timedelta(seconds=seconds), "pack", fulfilment.reference)
     for shelf, quantity in taken:
         run.in_baskets[shelf.pk] -= quantity
+    run.free.append(member)
 
 
 def _app_order(run: StoreRun) -> None:
@@ -524,7 +540,8 @@ def _app_order(run: StoreRun) -> None:
     if not q.token:
         run.tally.app_refused += 1
         return
-    member = run.d.members[rng.randrange(len(run.d.members))]
+    member = _member_take(run)
+    run.free.append(member)  # an app visit ends within this event
     cart = cart_open(member=member, store=store, channel="app")
     lines = 0
     for shelf, quantity, _ in basket:
@@ -554,9 +571,19 @@ def _app_order(run: StoreRun) -> None:
         )
     except ApplicationError:
         run.tally.app_failed += 1
+        _cart_empty(cart)
         return
     fulfilment = Fulfilment.objects.get(order=result.order)
     run.d.outcomes[fulfilment.pk] = q.mode
+
+
+def _cart_empty(cart: Any) -> None:
+    """A checkout refused: the shopper leaves, the cart is emptied (the next
+    visit of the member starts from an empty cart)."""
+    from orders.carts import cart_line_remove
+
+    for line_id in list(cart.lines.values_list("pk", flat=True)):
+        cart_line_remove(cart=cart, line_id=line_id)
 
 
 def _open(run: StoreRun, index: int) -> None:

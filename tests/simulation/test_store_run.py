@@ -119,6 +119,9 @@ def test_a_two_hour_slice_adds_up_to_the_rows_counted_by_hand(small_store):
             Decimal(day["sales"]["revenue"][channel])
             == orders.aggregate(t=Sum("total"))["t"]
         )
+    # Each shopper who took something paid one order of their own.
+    shoppers = day["stock"]["in_store_shoppers"] - day["stock"]["in_store_left_empty"]
+    assert paid.filter(channel="in_store").count() == shoppers
     by_hour = day["sales"]["by_hour"]["in_store"]
     assert sum(cell["orders"] for cell in by_hour.values()) == (
         paid.filter(channel="in_store").count()
