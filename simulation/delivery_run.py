@@ -186,6 +186,7 @@ class _Run:
     counter: int = 0
     busy_seconds: float = 0.0
     trips: int = 0
+    tag: str = ""  # names the run's rail events (unique across kept runs)
 
     def at(self, when: dt.datetime, kind: str, payload: Any = None) -> None:
         import heapq
@@ -365,7 +366,7 @@ def _rail_event(run: _Run, kind: str, bag: str, station: str) -> Any:
     run.counter += 1
     body = json.dumps(
         {
-            "id": f"sim-{run.seed}-{run.counter}",
+            "id": f"sim-{run.tag or run.seed}-{run.counter}",
             "type": kind,
             "bag": bag,
             "station": station,

@@ -254,6 +254,7 @@ def _setup(scenario: Scenario, store: Any, seed: int, start: dt.datetime) -> Sto
         members=_members(tag),
         events=[],
         outcomes={},
+        tag=tag,
     )
     days = [scenario.start + dt.timedelta(days=i) for i in range(scenario.days)]
     return StoreRun(
