@@ -98,7 +98,6 @@ def run(keep: bool, seed: int = 1):
     return store_simulate(scenario=scenario_parse(SLICE), seed=seed, keep=keep)
 
 
-@pytest.mark.slow
 def test_a_two_hour_slice_adds_up_to_the_rows_counted_by_hand(small_store):
     from delivery.models import Fulfilment
     from inventory.forecast.models import DailySales
