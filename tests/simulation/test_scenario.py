@@ -50,7 +50,7 @@ def test_the_example_scenarios_parse():
         "supplier_late",
         "holiday",
     }
-    assert (ci.opens, ci.closes, ci.products) == (17, 19, 6)
+    assert (ci.opens, ci.closes, ci.products) == (11, 13, 6)
     assert sum(ci.app_per_hour.values()) == 16
 
 
