@@ -11,7 +11,7 @@ BENCH ?=
 # environment says otherwise. `serve` and the benchmarks turn it off themselves.
 export DEBUG ?= True
 
-.PHONY: venv run serve test test-all lint format bench migrate seed clean
+.PHONY: venv run serve test test-all lint format bench migrate seed demo clean
 
 # The translations (hema/locale/<lang>/LC_MESSAGES/django.po) are compiled
 # here, at install, never committed; Babel (a dependency) compiles them in pure
@@ -37,6 +37,14 @@ seed: migrate
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py seed_demo_prices
 	$(BIN)/python manage.py seed_demo_layout
+
+## demo: two simulated days of the demo store (simulation/scenarios/demo.toml)
+## on the demo database (the embedded defaults unless DATABASE_URL says
+## otherwise), kept so that `make run` and the admin show them; prints where
+## the report is (var/reports/<time>/index.html). SEED=1 by default.
+SEED ?= 1
+demo: seed
+	$(BIN)/python manage.py simulate_store --scenario simulation/scenarios/demo.toml --seed $(SEED) --keep
 
 ## run: the demo store on the embedded defaults (SQLite, filesystem broker).
 run: seed

@@ -20,89 +20,24 @@ import datetime as dt
 import math
 import random
 import secrets
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
-from unittest import mock
 
-from inventory.geo import EARTH_RADIUS_KM
+from simulation.clock import SimClock, simulated_time
+from simulation.draws import floor_seconds, percentile, point_within, poisson_arrivals
 
-
-class SimClock:
-    """The simulated time; ``advance_to`` never goes back (time is monotone)."""
-
-    def __init__(self, start: dt.datetime) -> None:
-        if start.tzinfo is None:
-            raise ValueError("the simulated clock needs an aware start time")
-        self.now = start
-
-    def advance_to(self, at: dt.datetime) -> None:
-        if at > self.now:
-            self.now = at
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
-@contextmanager
-def simulated_time(clock: SimClock) -> Iterator[SimClock]:
-    """While inside, ``django.utils.timezone.now()`` answers the clock's time,
-    so services without a ``now`` argument stamp their rows in simulated time."""
-    with mock.patch("django.utils.timezone.now", new=clock):
-        yield clock
-
-
-def poisson_arrivals(
-    rng: random.Random, *, per_hour: float, hours: float
-) -> list[float]:
-    """Arrival offsets in seconds of a Poisson process of ``per_hour`` orders an
-    hour over ``hours``: exponential gaps, in order, all before the end."""
-    if per_hour <= 0 or hours <= 0:
-        return []
-    rate = per_hour / 3600.0
-    end = hours * 3600.0
-    offsets, at = [], 0.0
-    while True:
-        at += rng.expovariate(rate)
-        if at >= end:
-            return offsets
-        offsets.append(at)
-
-
-def point_within(
-    rng: random.Random, *, latitude: float, longitude: float, radius_km: float
-) -> tuple[float, float]:
-    """A point uniform over the disc of ``radius_km`` around the store (the
-    square root of the draw spreads the points evenly over the area)."""
-    distance = radius_km * math.sqrt(rng.random())
-    bearing = rng.uniform(0.0, 2 * math.pi)
-    dlat = math.degrees(distance * math.cos(bearing) / EARTH_RADIUS_KM)
-    dlng = math.degrees(
-        distance
-        * math.sin(bearing)
-        / (EARTH_RADIUS_KM * math.cos(math.radians(latitude)))
-    )
-    return round(latitude + dlat, 6), round(longitude + dlng, 6)
-
-
-def floor_seconds(rng: random.Random, *, mean: float, sigma: float = 0.5) -> float:
-    """A pick or pack time: lognormal with the store's default as its mean (a
-    long right tail, never negative)."""
-    if mean <= 0:
-        return 0.0
-    mu = math.log(mean) - sigma * sigma / 2
-    return rng.lognormvariate(mu, sigma)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q`` percentile (0-100) by linear interpolation; 0 when empty."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100.0
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+__all__ = [
+    "Figures",
+    "Outcome",
+    "SimClock",
+    "floor_seconds",
+    "percentile",
+    "point_within",
+    "poisson_arrivals",
+    "simulate",
+    "simulated_time",
+]
 
 
 @dataclass(frozen=True)
@@ -251,6 +186,7 @@ class _Run:
     counter: int = 0
     busy_seconds: float = 0.0
     trips: int = 0
+    tag: str = ""  # names the run's rail events (unique across kept runs)
 
     def at(self, when: dt.datetime, kind: str, payload: Any = None) -> None:
         import heapq
@@ -430,7 +366,7 @@ def _rail_event(run: _Run, kind: str, bag: str, station: str) -> Any:
     run.counter += 1
     body = json.dumps(
         {
-            "id": f"sim-{run.seed}-{run.counter}",
+            "id": f"sim-{run.tag or run.seed}-{run.counter}",
             "type": kind,
             "bag": bag,
             "station": station,

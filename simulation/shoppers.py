@@ -1,0 +1,88 @@
+"""How a simulated shopper chooses: what to put in the basket, and how price
+moves it. Pure and seeded, so that it is tested by hand and a run is
+deterministic for its seed.
+
+The price reaction is a constant elasticity ``e`` around the list price: at a
+shelf price ``r`` times the list price the shopper still takes a line with
+probability ``min(1, r**-e)`` (dearer: some walk away), and below the list
+price takes ``r**-e`` times the units (a 30% markdown with ``e = 1.5`` sells
+about 1.7 times as much), rounded up or down at random so that the mean holds.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class Shelf:
+    """One product as the simulation chooses it (ids and category only)."""
+
+    pk: int
+    sku: str
+    category: str
+    by_weight: bool
+    zoned: bool
+
+
+def category_weights(
+    shelves: Sequence[Shelf], mix: Mapping[str, float]
+) -> list[tuple[str, float, list[Shelf]]]:
+    """The categories a shopper chooses among, with their weights: the
+    scenario's mix over the categories the store has (every category alike when
+    the mix is empty); a category named but not stocked is left out."""
+    by_category: dict[str, list[Shelf]] = {}
+    for shelf in shelves:
+        by_category.setdefault(shelf.category, []).append(shelf)
+    out = []
+    for category in sorted(by_category):
+        weight = mix.get(category, 0.0) if mix else 1.0
+        if weight > 0:
+            out.append((category, weight, by_category[category]))
+    return out
+
+
+def basket_pick(
+    rng: random.Random,
+    categories: Sequence[tuple[str, float, list[Shelf]]],
+    lines: int,
+) -> list[Shelf]:
+    """``lines`` different products, category by weight then product uniform."""
+    if not categories:
+        return []
+    weights = [w for _, w, _ in categories]
+    chosen: dict[int, Shelf] = {}
+    for _ in range(lines * 3):
+        if len(chosen) >= lines:
+            break
+        _, _, shelves = rng.choices(categories, weights=weights)[0]
+        shelf = shelves[rng.randrange(len(shelves))]
+        chosen.setdefault(shelf.pk, shelf)
+    return list(chosen.values())
+
+
+def price_reaction(
+    rng: random.Random, *, ratio: float, units: int, elasticity: float
+) -> int:
+    """Units the shopper takes at ``ratio`` = shelf / list price (module doc);
+    0 means the price turned the shopper away from the line."""
+    if ratio <= 0:
+        return units
+    factor = ratio**-elasticity
+    if factor < 1:
+        return units if rng.random() < factor else 0
+    wanted = units * factor
+    whole = math.floor(wanted)
+    return whole + (1 if rng.random() < wanted - whole else 0)
+
+
+KG_PER_UNIT = Decimal("0.500")
+
+
+def quantity_of(shelf: Shelf, units: int) -> Decimal:
+    """A line's quantity: pieces, or half a kilogram a unit for weighed goods."""
+    return KG_PER_UNIT * units if shelf.by_weight else Decimal(units)

@@ -1,0 +1,145 @@
+"""Scenario files: the examples parse, and a file with an error is refused
+naming the line at fault (syntax errors from tomllib, meaning errors from the
+key's own line)."""
+
+import random
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from simulation.scenario import ScenarioError, scenario_load, scenario_parse
+from simulation.shoppers import Shelf, basket_pick, category_weights, price_reaction
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "simulation" / "scenarios"
+
+GOOD = """\
+name = "tiny"
+weather = "recorded"
+[store]
+code = "st01"
+start = 2026-03-02
+[day]
+opens = 17
+closes = 19
+[arrivals.in_store]
+17 = 10
+18 = 5
+[arrivals.app]
+17 = 4
+[[events]]
+kind = "picker_absent"
+day = 1
+from = 17
+to = 18
+"""
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_the_example_scenarios_parse():
+    demo = scenario_load(SCENARIOS / "demo.toml")
+    ci = scenario_load(SCENARIOS / "ci_slice.toml")
+    assert (demo.store, demo.days, demo.opens, demo.closes) == ("SH01", 2, 8, 22)
+    assert demo.start is None  # "tomorrow"
+    assert {e.kind for e in demo.events} == {
+        "picker_absent",
+        "rain_shower",
+        "supplier_late",
+        "holiday",
+    }
+    assert (ci.opens, ci.closes, ci.products) == (11, 13, 6)
+    assert sum(ci.app_per_hour.values()) == 16
+
+
+def test_a_good_scenario_reads_as_written():
+    scenario = scenario_parse(GOOD)
+    assert scenario.store == "ST01"
+    assert scenario.weather == "recorded"
+    assert scenario.in_store_per_hour == {17: 10.0, 18: 5.0}
+    assert scenario.events_of("picker_absent", 1)[0].end_hour == 18
+    assert (scenario.pickers, scenario.approve) == (4, "as_suggested")
+
+
+@pytest.mark.parametrize(
+    ("change", "needle", "message"),
+    [
+        (("18 = 5", "25 = 5"), "25 = 5", "'25' is not an hour"),
+        (("18 = 5", "21 = 5"), "21 = 5", "hour 21 is outside opening hours"),
+        (('kind = "picker_absent"', 'kind = "strike"'), 'kind = "strike"', "kind"),
+        (("closes = 19", "closes = 16"), "closes = 16", "not after day.opens"),
+        (("17 = 4", "17 = -4"), "17 = -4", "at least 0"),
+        (("day = 1", "day = 3"), "day = 3", "at most 1"),
+        (('code = "st01"', "code = 7"), "code = 7", "must be a non-empty string"),
+        (("start = 2026-03-02", 'start = "monday"'), "start =", "must be a date"),
+        (("[day]", "[dya]"), "[dya]", "unknown section or key 'dya'"),
+    ],
+)
+def test_a_scenario_with_an_error_is_refused_naming_its_line(change, needle, message):
+    text = GOOD.replace(*change)
+    with pytest.raises(ScenarioError) as refused:
+        scenario_parse(text, path="bad.toml")
+    assert refused.value.line == line_of(text, needle)
+    assert message in refused.value.message
+    assert str(refused.value).startswith(f"bad.toml line {refused.value.line}: ")
+
+
+def test_a_syntax_error_names_the_line_tomllib_found():
+    text = GOOD.replace("opens = 17", "opens = = 17")
+    with pytest.raises(ScenarioError) as refused:
+        scenario_parse(text)
+    assert refused.value.line == line_of(text, "opens = = 17")
+    assert "not valid TOML" in refused.value.message
+
+
+def test_weather_spans_must_cover_the_opening_hours():
+    text = GOOD.replace('weather = "recorded"\n', "") + (
+        '[[weather]]\nfrom = 17\nto = 18\ntemperature = 20\ncondition = "sunny"\n'
+    )
+    with pytest.raises(ScenarioError) as refused:
+        scenario_parse(text)
+    assert refused.value.line == line_of(text, 'condition = "sunny"')
+    text = text.replace('"sunny"', '"clear"')
+    with pytest.raises(ScenarioError, match=r"does not cover the hours \[18\]"):
+        scenario_parse(text)
+
+
+def test_the_command_refuses_a_bad_file_with_its_line_and_runs_nothing(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(GOOD.replace("18 = 5", "18 = five"))
+    with pytest.raises(CommandError, match=r"bad.toml line 11: not valid TOML"):
+        call_command("simulate_store", "--scenario", str(bad))
+    with pytest.raises(CommandError, match="cannot read it"):
+        call_command("simulate_store", "--scenario", str(tmp_path / "none.toml"))
+
+
+def test_price_reaction_by_hand():
+    rng = random.Random(1)
+    # at list price: exactly the units wanted
+    assert [price_reaction(rng, ratio=1.0, units=2, elasticity=1.5)] == [2]
+    # 25% dearer, e = 1: kept with probability 0.8
+    kept = [
+        price_reaction(rng, ratio=1.25, units=1, elasticity=1.0) for _ in range(4000)
+    ]
+    assert set(kept) == {0, 1}
+    assert 0.77 < sum(kept) / 4000 < 0.83
+    # half price, e = 1: twice the units, exactly
+    assert price_reaction(rng, ratio=0.5, units=3, elasticity=1.0) == 6
+    # e = 0: price does not matter
+    assert price_reaction(rng, ratio=3.0, units=2, elasticity=0.0) == 2
+
+
+def test_baskets_follow_the_category_mix_and_repeat_no_product():
+    shelves = [
+        Shelf(i, f"S{i}", "dairy" if i < 5 else "fruit", False, True) for i in range(10)
+    ]
+    only_dairy = category_weights(shelves, {"dairy": 1.0, "meat": 2.0})
+    assert [c for c, _, _ in only_dairy] == ["dairy"]
+    rng = random.Random(3)
+    for _ in range(50):
+        basket = basket_pick(rng, only_dairy, 3)
+        assert len(basket) == len({s.pk for s in basket}) == 3
+        assert all(s.category == "dairy" for s in basket)
+    assert basket_pick(rng, [], 3) == []

@@ -1,0 +1,249 @@
+"""The simulated store day end to end on PostgreSQL: a two-hour slice of a
+small store through the real services, its figures checked against the rows
+counted by hand, every job at its simulated time, and the same seed giving
+the same figures."""
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.db.models import Sum
+
+from simulation.scenario import scenario_parse
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.no_crew,
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="the simulation runs on PostgreSQL"
+    ),
+]
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+DAY = dt.date(2026, 3, 2)
+
+SLICE = """\
+name = "test slice"
+[store]
+code = "SH01"
+start = 2026-03-02
+[day]
+opens = 17
+closes = 19
+[stock]
+opening_units = 10
+[[weather]]
+from = 17
+to = 19
+temperature = 21.5
+condition = "clear"
+[arrivals.in_store]
+17 = 14
+18 = 14
+[arrivals.app]
+17 = 8
+18 = 8
+[basket]
+in_store = { min = 1, max = 3 }
+app = { min = 1, max = 2 }
+units = { min = 1, max = 2 }
+[shoppers]
+delivery_home_share = 0.3
+[staff]
+pickers = 2
+riders = 3
+[dispatch]
+max_iterations = 30
+[[events]]
+kind = "rain_shower"
+day = 1
+from = 18
+to = 19
+precipitation = 5.0
+"""
+
+
+def local(hour: int, minute: int = 0, day: dt.date = DAY) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=SHANGHAI)
+
+
+@pytest.fixture
+def small_store(store, make_store_product):
+    """Two zones, four piece products: two daily-fresh (bakery), two not."""
+    from tests.factories import CategoryFactory, ProductFactory, ZoneFactory
+
+    bakery = CategoryFactory(slug="bakery", name="Bakery")
+    dairy = CategoryFactory(slug="dairy", name="Dairy")
+    zones = [
+        ZoneFactory(store=store, code="BAKERY", name="Bakery", sort_order=1),
+        ZoneFactory(store=store, code="DAIRY", name="Dairy", sort_order=2),
+    ]
+    for n, (category, fresh) in enumerate(
+        [(bakery, True), (bakery, True), (dairy, False), (dairy, False)]
+    ):
+        make_store_product(
+            product=ProductFactory(category=category, is_daily_fresh=fresh),
+            list_price="9.90",
+            zone=zones[n // 2],
+            shelf_location=f"A{n}",
+        )
+    return store
+
+
+def run(keep: bool, seed: int = 1):
+    from simulation.store_run import store_simulate
+
+    return store_simulate(scenario=scenario_parse(SLICE), seed=seed, keep=keep)
+
+
+def test_a_two_hour_slice_adds_up_to_the_rows_counted_by_hand(small_store):
+    from delivery.models import Fulfilment
+    from inventory.forecast.models import DailySales
+    from inventory.models import MovementKind, Reservation, StockMovement, StoreProduct
+    from inventory.weather import StoreWeather
+    from orders.models import Order
+    from pricing.models import RepricingRun
+
+    result = run(keep=True)  # kept: the test's own transaction is rolled back
+    day, total = result.figures["days"][0], result.figures["total"]
+    paid = Order.objects.filter(store=small_store, paid_at__isnull=False)
+
+    # Revenue and orders by channel are the paid orders.
+    for channel in ("in_store", "app"):
+        orders = paid.filter(channel=channel)
+        assert day["sales"]["orders"][channel] == orders.count() > 0
+        assert (
+            Decimal(day["sales"]["revenue"][channel])
+            == orders.aggregate(t=Sum("total"))["t"]
+        )
+    # Each shopper who took something paid one order of their own.
+    shoppers = day["stock"]["in_store_shoppers"] - day["stock"]["in_store_left_empty"]
+    assert paid.filter(channel="in_store").count() == shoppers
+    by_hour = day["sales"]["by_hour"]["in_store"]
+    assert sum(cell["orders"] for cell in by_hour.values()) == (
+        paid.filter(channel="in_store").count()
+    )
+    assert set(by_hour) <= {"17", "18", "19"}  # paid within a quarter after 19:00
+
+    # Every delivery (app orders, in-store purchases sent home) was promised,
+    # delivered and counted.
+    home = paid.filter(channel="in_store", fulfilment_mode="delivery")
+    assert day["stock"]["in_store_delivered_home"] == home.count() > 0
+    fulfilments = Fulfilment.objects.filter(
+        order__in=paid, order__fulfilment_mode="delivery"
+    )
+    assert fulfilments.count() == paid.filter(channel="app").count() + home.count()
+    # none left on the floor: delivered, or cancelled (every line shorted by
+    # till sales, refunded)
+    assert set(fulfilments.values_list("state", flat=True)) <= {
+        "delivered",
+        "cancelled",
+    }
+    assert day["delivery"]["deliveries"] == fulfilments.count()
+    assert (
+        day["delivery"]["delivered"]
+        == fulfilments.filter(delivered_at__isnull=False).count()
+    )
+    kept = sum(
+        1 for f in fulfilments if f.delivered_at and f.delivered_at <= f.deadline
+    )
+    assert day["delivery"]["express_kept"] <= kept
+    assert (
+        day["delivery"]["paid_to_rail_minutes"]["count"]
+        == fulfilments.filter(last_hung_at__isnull=False).count()
+    )
+    shorted = Reservation.objects.filter(state="short").values("reference").distinct()
+    assert day["shorted_by_till"]["shorted"] == shorted.count()
+
+    # Waste: the two daily-fresh products were received up to 10 units each.
+    fresh = StoreProduct.objects.filter(store=small_store, product__is_daily_fresh=True)
+    written = StockMovement.objects.filter(
+        store_product__in=fresh, kind=MovementKind.WRITE_OFF
+    )
+    written_units = -sum(m.on_hand_delta for m in written)
+    assert Decimal(day["stock"]["daily_fresh_units"]) == Decimal(20)
+    assert Decimal(day["stock"]["daily_fresh_written_off"]) == written_units
+    assert day["stock"]["waste_rate"] == pytest.approx(float(written_units) / 20, 1e-3)
+    assert all(m.created_at == local(19) for m in written)  # at closing
+
+    # Sold out at closing: a fresh product with nothing to write off, or any
+    # product with nothing beyond what orders hold (picks after closing take
+    # held units only, so the difference stands).
+    out = {m.store_product_id for m in written}
+    sold_out = {
+        sp.product.sku
+        for sp in StoreProduct.objects.filter(store=small_store).select_related(
+            "product"
+        )
+        if (sp.product.is_daily_fresh and sp.pk not in out)
+        or (not sp.product.is_daily_fresh and sp.on_hand - sp.reserved <= 0)
+    }
+    assert set(day["stock"]["sold_out_at_close"]) == sold_out
+    assert day["stock"]["product_days"] == 4
+
+    # Overnight the day's sales were folded into the history.
+    sold = -sum(
+        m.on_hand_delta
+        for m in StockMovement.objects.filter(
+            store_product__store=small_store,
+            kind__in=[MovementKind.SALE_IN_STORE, MovementKind.PICK],
+        )
+    )
+    history = DailySales.objects.filter(store_product__store=small_store, day=DAY)
+    assert history.aggregate(q=Sum("quantity"))["q"] == sold > 0
+
+    # The clock drove every job at its time.
+    hourly = RepricingRun.objects.filter(store=small_store, trigger="hourly")
+    assert sorted(hourly.values_list("priced_at", flat=True)) == [local(17), local(18)]
+    markdown = RepricingRun.objects.filter(store=small_store, trigger="markdown")
+    assert sorted(markdown.values_list("priced_at", flat=True)) == [
+        local(17, 30),
+        local(18, 30),
+    ]
+    weather = {
+        w.hour: (w.condition, w.precipitation, w.temperature)
+        for w in StoreWeather.objects.filter(store=small_store, is_forecast=False)
+    }
+    assert weather == {
+        local(17): ("clear", Decimal("0.00"), Decimal("21.5")),
+        local(18): ("rain", Decimal("5.00"), Decimal("21.5")),  # the shower
+    }
+    times = {}
+    for kind, at in result.jobs:
+        times.setdefault(kind, []).append(at)
+    assert len(times["expire"]) == 120  # every minute of the two hours
+    assert times["expire"][0] == local(17) + dt.timedelta(seconds=1)
+    assert times["close"] == [local(19)]
+    assert times["fold"] == times["replenishment"] == [local(20)]
+    assert times["receive"] == [local(7)]
+    assert day["forecast"].startswith("unavailable")
+    assert total["sales"] == day["sales"]
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_the_same_figures_and_nothing_is_kept(small_store):
+    from orders.models import Order
+
+    first = run(keep=False)
+    assert not Order.objects.exists()
+    assert run(keep=False).figures == first.figures
+    assert run(keep=False, seed=2).figures != first.figures
+
+
+def test_tomorrow_is_the_day_after_the_last_one_traded(store, make_store_product):
+    from pricing.models import PriceChange
+    from simulation.store_run import next_free_day
+
+    tomorrow = dt.datetime.now(SHANGHAI).date() + dt.timedelta(days=1)
+    assert next_free_day(store) == tomorrow
+    PriceChange.objects.create(
+        store=store,
+        store_product=make_store_product(),
+        kind="rules",
+        old_price=Decimal("9.90"),
+        new_price=Decimal("8.90"),
+        changed_at=dt.datetime(2030, 1, 5, 17, 0, tzinfo=dt.UTC),  # 01:00 on the 6th
+    )
+    assert next_free_day(store) == dt.date(2030, 1, 7)
