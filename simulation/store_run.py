@@ -672,20 +672,11 @@ def _close(run: StoreRun, index: int) -> None:
     run.jobs.append(("close", run.now))
 
 
-def forecast_predict_or_none() -> Any:
-    """The forecast's nightly predict service, when the forecast is installed
-    (``inventory.forecast.service.forecast_predict``), else None."""
-    try:
-        from inventory.forecast.service import forecast_predict
-    except ImportError:
-        return None
-    return forecast_predict
-
-
 def _night(run: StoreRun, index: int) -> None:
     """Overnight: fold the day's sales, reconcile, forecast, draft tomorrow's
     replenishment and approve it by the scenario's rule."""
     from inventory.forecast.history import sales_history_fold
+    from inventory.forecast.service import forecast_predict
     from inventory.reconcile import stock_reconcile
     from inventory.replenishment import (
         replenishment_approve,
@@ -698,14 +689,9 @@ def _night(run: StoreRun, index: int) -> None:
     stock_reconcile(store=run.store)
     run.jobs.append(("fold", run.now))
     tomorrow = run.days[index] + dt.timedelta(days=1)
-    predict = forecast_predict_or_none()
-    forecast_run = None
-    if predict is None:
-        tally.forecast = "unavailable (no forecast service installed)"
-    else:
-        forecast_run = predict(store=run.store, origin=tomorrow)
-        tally.forecast = str(getattr(forecast_run, "state", "done"))
-        run.jobs.append(("forecast", run.now))
+    forecast_run = forecast_predict(store=run.store, origin=tomorrow)
+    tally.forecast = forecast_run.state
+    run.jobs.append(("forecast", run.now))
     drafts = replenishment_draft(
         store=run.store, delivery_day=tomorrow, run=forecast_run
     )
