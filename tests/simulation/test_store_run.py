@@ -218,7 +218,8 @@ def test_a_two_hour_slice_adds_up_to_the_rows_counted_by_hand(small_store):
     assert times["close"] == [local(19)]
     assert times["fold"] == times["replenishment"] == [local(20)]
     assert times["receive"] == [local(7)]
-    assert day["forecast"].startswith("unavailable")
+    assert times["forecast"] == [local(20)]  # the nightly predict, for tomorrow
+    assert day["forecast"] == "done"
     assert total["sales"] == day["sales"]
 
 
