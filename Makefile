@@ -31,6 +31,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) $(MO_FILES)
 
 migrate: venv
+	$(BIN)/python manage.py ensure_database
 	$(BIN)/python manage.py migrate --noinput
 
 seed: migrate
@@ -44,6 +45,7 @@ seed: migrate
 ## the report is (var/reports/<time>/index.html). SEED=1 by default.
 SEED ?= 1
 demo: seed
+	$(BIN)/python manage.py seed_demo_history --store SH01
 	$(BIN)/python manage.py simulate_store --scenario simulation/scenarios/demo.toml --seed $(SEED) --keep
 
 ## run: the demo store on the embedded defaults (SQLite, filesystem broker).
