@@ -8,9 +8,10 @@ store (a chain operator) gets the admin's plain index.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, JsonResponse
 from django.template.loader import render_to_string
@@ -18,6 +19,7 @@ from django.utils import timezone
 
 from hema.dashboard.figures import PANELS, dashboard_figures
 from inventory.admin import managed_store_ids
+from inventory.forecast.days import TradingCalendar
 from inventory.models import Store
 
 
@@ -41,14 +43,35 @@ def pick_store(request: HttpRequest, stores: list[Store], code: str | None) -> S
     raise PermissionDenied(f"Store {code} is not one of the stores you manage.")
 
 
+def as_of(request: HttpRequest, store: Store) -> tuple[dt.datetime, dt.date | None]:
+    """The moment the figures are for: now, or with ``?day=YYYY-MM-DD`` the
+    end of that trading day (a day looked back on, or a simulated day: `make
+    demo` keeps the days it simulates). A malformed day is a 400 naming it."""
+    now = timezone.now()
+    raw = request.GET.get("day")
+    if not raw:
+        return now, None
+    try:
+        day = dt.date.fromisoformat(raw)
+    except ValueError:
+        raise BadRequest(f"day: {raw!r} is not a date (use YYYY-MM-DD).") from None
+    calendar = TradingCalendar(store)
+    if day == calendar.day_of(now):
+        return now, day
+    end = calendar.start_of(day + dt.timedelta(days=1))
+    return end - dt.timedelta(microseconds=1), day
+
+
 def dashboard_context(request: HttpRequest) -> dict[str, Any]:
     """The index page's extra context: empty when the user has no store."""
     stores = stores_in_scope(request)
     if not stores:
         return {}
     store = pick_store(request, stores, request.GET.get("store"))
+    moment, day = as_of(request, store)
     return {
-        "dashboard": dashboard_figures(store=store, now=timezone.now()),
+        "dashboard": dashboard_figures(store=store, now=moment),
+        "dashboard_day": day,
         "dashboard_stores": stores,
         "dashboard_store": store,
         "dashboard_panels": PANELS,
@@ -62,7 +85,8 @@ def dashboard_data(request: HttpRequest, code: str) -> JsonResponse:
     if not stores:
         raise PermissionDenied("You manage no store.")
     store = pick_store(request, stores, code)
-    figures = dashboard_figures(store=store, now=timezone.now())
+    moment, _ = as_of(request, store)
+    figures = dashboard_figures(store=store, now=moment)
     panels = {
         name: render_to_string(
             f"hema/dashboard/panel_{name}.html", {"dashboard": figures}, request

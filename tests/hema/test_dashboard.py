@@ -152,6 +152,35 @@ def test_json_has_the_same_figures_and_panels(stores):
     assert "dash-chart" in data["panels"]["sales"]
 
 
+def test_a_day_looked_back_on_shows_that_day_whole(stores):
+    # Given the known day (10 March 2026, up to 15:30) and a manager today
+    store, _ = stores
+    expected = build_day(store, _now(store))
+    client = signed_in(demo_manager(store))
+
+    page = client.get(reverse("admin:index") + "?day=2026-03-10")
+    data = client.get(
+        reverse("admin:dashboard_data", args=["DA01"]) + "?day=2026-03-10"
+    ).json()
+
+    # Then both show that trading day, to its end, and the page refreshes it
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "Trading day Tue 10 Mar 2026" in body
+    assert 'data-url="/admin/dashboard/DA01/data/?day=2026-03-10"' in body
+    assert data["figures"]["day"] == "2026-03-10"
+    assert D(data["figures"]["sales"]["today"]["sales"]) == expected["sales"]
+
+
+def test_a_malformed_day_is_400_naming_it(stores):
+    store, _ = stores
+    client = signed_in(demo_manager(store))
+
+    response = client.get(reverse("admin:index") + "?day=10/03/2026")
+
+    assert response.status_code == 400
+
+
 def test_another_stores_manager_is_refused(stores):
     _store, other = stores
     client = signed_in(demo_manager(other))

@@ -86,3 +86,9 @@ class Command(BaseCommand):
             + (" (kept)" if options["keep"] else " (rolled back)")
         )
         self.stdout.write(f"report: {page}")
+        if options["keep"]:
+            # The kept days are on the admin's dashboard, one day at a time.
+            for day in result.days:
+                self.stdout.write(
+                    f"dashboard: /admin/?store={result.store_code}&day={day:%Y-%m-%d}"
+                )
