@@ -335,6 +335,7 @@ def test_shoppers_reach_for_products_as_they_sold_in_the_history(small_store):
     assert weights[dairy[1].pk] == pytest.approx(7.0)  # no history: its category's
 
 
+@pytest.mark.slow
 def test_the_first_delivery_is_drafted_from_the_forecast_on_the_eve(small_store):
     from inventory.forecast.models import ReplenishmentOrder
     from inventory.models import Supplier
