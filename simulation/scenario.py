@@ -20,6 +20,7 @@ from typing import Any
 CONDITIONS = ("clear", "cloudy", "fog", "rain", "snow", "storm")
 EVENT_KINDS = ("picker_absent", "rain_shower", "supplier_late", "holiday")
 APPROVE_RULES = ("as_suggested", "cap_to_forecast")
+FIRST_DELIVERY = ("none", "forecast")
 
 
 class ScenarioError(ValueError):
@@ -124,6 +125,7 @@ class Scenario:
     products: int | None
     opening_units: int | None
     opening_units_fresh: int | None
+    first_delivery: str
     weather: str | tuple[WeatherSpan, ...]  # "recorded" or the spans
     in_store_per_hour: dict[int, float]
     app_per_hour: dict[int, float]
@@ -364,6 +366,9 @@ def scenario_parse(text: str, *, path: str = "<scenario>") -> Scenario:
         products=products,
         opening_units=opening,
         opening_units_fresh=fresh,
+        first_delivery=r.text(
+            ("stock", "first_delivery"), "none", choices=FIRST_DELIVERY
+        ),
         weather=_weather(r, opens, closes),
         in_store_per_hour=in_store,
         app_per_hour=app,

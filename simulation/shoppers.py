@@ -20,13 +20,15 @@ from decimal import Decimal
 
 @dataclass(frozen=True)
 class Shelf:
-    """One product as the simulation chooses it (ids and category only)."""
+    """One product as the simulation chooses it (ids, category, and how often
+    shoppers reach for it: ``weight``, relative within its category)."""
 
     pk: int
     sku: str
     category: str
     by_weight: bool
     zoned: bool
+    weight: float = 1.0
 
 
 def category_weights(
@@ -51,7 +53,12 @@ def basket_pick(
     categories: Sequence[tuple[str, float, list[Shelf]]],
     lines: int,
 ) -> list[Shelf]:
-    """``lines`` different products, category by weight then product uniform."""
+    """``lines`` different products: a category by its weight, then a product
+    of it by the shelf's ``weight`` (a product with weight 0 is never chosen;
+    a category whose products all weigh 0 is chosen by none)."""
+    if not categories:
+        return []
+    categories = [c for c in categories if any(s.weight > 0 for s in c[2])]
     if not categories:
         return []
     weights = [w for _, w, _ in categories]
@@ -60,7 +67,7 @@ def basket_pick(
         if len(chosen) >= lines:
             break
         _, _, shelves = rng.choices(categories, weights=weights)[0]
-        shelf = shelves[rng.randrange(len(shelves))]
+        shelf = rng.choices(shelves, weights=[s.weight for s in shelves])[0]
         chosen.setdefault(shelf.pk, shelf)
     return list(chosen.values())
 

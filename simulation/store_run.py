@@ -52,6 +52,7 @@ from simulation.delivery_run import (
 from simulation.draws import floor_seconds, point_within, poisson_arrivals
 from simulation.scenario import Scenario
 from simulation.shoppers import (
+    KG_PER_UNIT,
     Shelf,
     basket_pick,
     category_weights,
@@ -63,6 +64,7 @@ DRAIN = dt.timedelta(hours=1)  # deliveries still out at closing get this long
 NIGHT_AFTER_CLOSE = dt.timedelta(minutes=60)
 SHOPPING_MINUTES = (3.0, 15.0)  # scan at the door .. pay at the till
 MEMBERS = 30
+POPULARITY_DAYS = 28  # shoppers reach for products as they sold over these days
 
 
 @dataclass
@@ -126,7 +128,55 @@ class StoreRun:
 # --- Setting up ----------------------------------------------------------------
 
 
-def _shelves(store: Any, scenario: Scenario) -> list[Shelf]:
+def _popularity(store: Any, before: dt.date) -> dict[int, float]:
+    """Each product's mean daily sales (pieces; kilograms as the simulation's
+    half-kilogram units) over the ``POPULARITY_DAYS`` before ``before``, from
+    the store's sales history: how often shoppers reach for it. Only products
+    with history rows in the window."""
+    from django.db.models import Count, Sum
+
+    from inventory.forecast.models import DailySales
+    from inventory.models import SaleUnit
+
+    rows = (
+        DailySales.objects.filter(
+            store_product__store=store,
+            day__lt=before,
+            day__gte=before - dt.timedelta(days=POPULARITY_DAYS),
+        )
+        .values("store_product", "store_product__product__sale_unit")
+        .annotate(total=Sum("quantity"), days=Count("pk"))
+    )
+    out = {}
+    for row in rows:
+        mean = float(row["total"]) / POPULARITY_DAYS
+        if row["store_product__product__sale_unit"] == SaleUnit.KILOGRAM:
+            mean /= float(KG_PER_UNIT)
+        out[row["store_product"]] = mean
+    return out
+
+
+def _weighted(shelves: list[Shelf], popularity: dict[int, float]) -> list[Shelf]:
+    """Shelves weighted by popularity; a product without history weighs as the
+    mean of its category's products with history (a new product sells like
+    an average one of its kind), 1 when the category has none."""
+    from dataclasses import replace
+
+    known: dict[str, list[float]] = defaultdict(list)
+    for shelf in shelves:
+        if shelf.pk in popularity:
+            known[shelf.category].append(popularity[shelf.pk])
+    out = []
+    for shelf in shelves:
+        weight = popularity.get(shelf.pk)
+        if weight is None:
+            seen = known.get(shelf.category)
+            weight = sum(seen) / len(seen) if seen else 1.0
+        out.append(replace(shelf, weight=weight))
+    return out
+
+
+def _shelves(store: Any, scenario: Scenario, first_day: dt.date) -> list[Shelf]:
     from inventory.models import SaleUnit, StoreProduct
 
     rows = (
@@ -146,6 +196,7 @@ def _shelves(store: Any, scenario: Scenario) -> list[Shelf]:
     ]
     if scenario.category_mix:
         shelves = [s for s in shelves if scenario.category_mix.get(s.category, 0) > 0]
+    shelves = _weighted(shelves, _popularity(store, first_day))
     if not scenario.products:
         return shelves
     # The first N, taken in turn from each category (by id within each), so
@@ -191,7 +242,7 @@ def _setup(scenario: Scenario, store: Any, seed: int, start: dt.datetime) -> Sto
     from inventory.services import stock_correct, stock_receive
 
     tag = f"{seed}-{int(start.timestamp())}"
-    shelves = _shelves(store, scenario)
+    shelves = _shelves(store, scenario, scenario.start)
     app_shelves = [s for s in shelves if s.zoned and not s.by_weight]
     if not shelves:
         raise SimulationRefused(f"{store.code} has no active product to sell.")
@@ -596,7 +647,9 @@ def _open(run: StoreRun, index: int) -> None:
     on_hand = StoreProduct.objects.filter(pk__in=run.daily_fresh).aggregate(
         total=Sum("on_hand")
     )["total"]
-    run.tally.fresh_opening = on_hand or Decimal(0)
+    # What was left from the day before: the morning's delivery, received
+    # before opening, is counted as received (not twice).
+    run.tally.fresh_opening = (on_hand or Decimal(0)) - run.tally.fresh_received
     run.closes_at = run.local(run.days[index], run.scenario.closes)
     if not run.ticking:
         run.ticking = True
@@ -676,25 +729,30 @@ def _night(run: StoreRun, index: int) -> None:
     """Overnight: fold the day's sales, reconcile, forecast, draft tomorrow's
     replenishment and approve it by the scenario's rule."""
     from inventory.forecast.history import sales_history_fold
-    from inventory.forecast.service import forecast_predict
     from inventory.reconcile import stock_reconcile
-    from inventory.replenishment import (
-        replenishment_approve,
-        replenishment_draft,
-        replenishment_line_set_quantity,
-    )
 
     tally = run.tallies[index]
     sales_history_fold(store=run.store, now=run.now)
     stock_reconcile(store=run.store)
     run.jobs.append(("fold", run.now))
     tomorrow = run.days[index] + dt.timedelta(days=1)
-    forecast_run = forecast_predict(store=run.store, origin=tomorrow)
-    tally.forecast = forecast_run.state
-    run.jobs.append(("forecast", run.now))
-    drafts = replenishment_draft(
-        store=run.store, delivery_day=tomorrow, run=forecast_run
+    tally.forecast, tally.replenishment = _order_for(run, tomorrow)
+
+
+def _order_for(run: StoreRun, day: dt.date) -> tuple[str, dict[str, Any]]:
+    """The forecast from ``day`` on, then ``day``'s replenishment drafted and
+    approved by the scenario's rule (as a manager would). Returns the
+    forecast run's state and what was ordered."""
+    from inventory.forecast.service import forecast_predict
+    from inventory.replenishment import (
+        replenishment_approve,
+        replenishment_draft,
+        replenishment_line_set_quantity,
     )
+
+    forecast_run = forecast_predict(store=run.store, origin=day)
+    run.jobs.append(("forecast", run.now))
+    drafts = replenishment_draft(store=run.store, delivery_day=day, run=forecast_run)
     lines = units = 0
     for order in drafts:
         for line in order.lines.select_related("store_product__product"):
@@ -709,8 +767,12 @@ def _night(run: StoreRun, index: int) -> None:
             lines += 1
             units += quantity
         replenishment_approve(order=order, actor=run.manager)
-    tally.replenishment = {"orders": len(drafts), "lines": lines, "units": str(units)}
     run.jobs.append(("replenishment", run.now))
+    return forecast_run.state, {
+        "orders": len(drafts),
+        "lines": lines,
+        "units": str(units),
+    }
 
 
 def _receive(run: StoreRun, index: int, late: dict[str, int], hours: Any) -> None:
@@ -841,6 +903,11 @@ def store_simulate(
             with simulated_time(clock):
                 run = _setup(scenario, store, seed, start)
                 run.d.clock = clock
+                first_delivery = None
+                if scenario.first_delivery == "forecast":
+                    # The eve of the first day: its delivery sized from the
+                    # forecast like every later one, received at the hour.
+                    first_delivery = _order_for(run, first_day)[1]
                 for index in range(len(run.days)):
                     _schedule_day(run, index)
                 run.events_end = max(e[0] for e in run.d.events)
@@ -850,6 +917,8 @@ def store_simulate(
                     for day in run.days
                 ]
                 figures = run_figures(run, windows)
+                if first_delivery is not None:
+                    figures["first_delivery"] = first_delivery
             return RunResult(
                 scenario=scenario,
                 seed=seed,

@@ -75,6 +75,11 @@ def test_a_good_scenario_reads_as_written():
         (('code = "st01"', "code = 7"), "code = 7", "must be a non-empty string"),
         (("start = 2026-03-02", 'start = "monday"'), "start =", "must be a date"),
         (("[day]", "[dya]"), "[dya]", "unknown section or key 'dya'"),
+        (
+            ("[day]", '[stock]\nfirst_delivery = "flat"\n[day]'),
+            'first_delivery = "flat"',
+            "stock.first_delivery must be one of none, forecast",
+        ),
     ],
 )
 def test_a_scenario_with_an_error_is_refused_naming_its_line(change, needle, message):
@@ -143,3 +148,26 @@ def test_baskets_follow_the_category_mix_and_repeat_no_product():
         assert len(basket) == len({s.pk for s in basket}) == 3
         assert all(s.category == "dairy" for s in basket)
     assert basket_pick(rng, [], 3) == []
+
+
+def test_products_are_chosen_as_often_as_their_weight_and_never_at_zero():
+    shelves = [
+        Shelf(0, "S0", "dairy", False, True, weight=3.0),
+        Shelf(1, "S1", "dairy", False, True, weight=1.0),
+        Shelf(2, "S2", "dairy", False, True, weight=0.0),
+        Shelf(3, "S3", "fruit", False, True, weight=0.0),  # a category never sold
+    ]
+    mix = category_weights(shelves, {"dairy": 1.0, "fruit": 1.0})
+    rng = random.Random(5)
+    counts = {0: 0, 1: 0, 2: 0, 3: 0}
+    for _ in range(4000):
+        (shelf,) = basket_pick(rng, mix, 1)
+        counts[shelf.pk] += 1
+    assert counts[2] == counts[3] == 0
+    assert 2.7 < counts[0] / counts[1] < 3.3
+
+
+def test_the_first_delivery_defaults_to_none_and_reads_forecast():
+    assert scenario_parse(GOOD).first_delivery == "none"
+    text = GOOD.replace("[day]", '[stock]\nfirst_delivery = "forecast"\n[day]')
+    assert scenario_parse(text).first_delivery == "forecast"

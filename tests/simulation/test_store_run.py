@@ -248,3 +248,125 @@ def test_tomorrow_is_the_day_after_the_last_one_traded(store, make_store_product
         changed_at=dt.datetime(2030, 1, 5, 17, 0, tzinfo=dt.UTC),  # 01:00 on the 6th
     )
     assert next_free_day(store) == dt.date(2030, 1, 7)
+
+
+def _approved_order(store, delivery_day, quantities):
+    """An approved replenishment order for ``delivery_day``: {store product:
+    units}."""
+    from inventory.forecast.models import (
+        ReplenishmentLine,
+        ReplenishmentOrder,
+        ReplenishmentState,
+    )
+    from inventory.models import Supplier
+
+    supplier = Supplier.objects.create(name="Test Bakery Supplier")
+    order = ReplenishmentOrder.objects.create(
+        store=store,
+        supplier=supplier,
+        delivery_day=delivery_day,
+        state=ReplenishmentState.APPROVED,
+    )
+    for sp, units in quantities.items():
+        ReplenishmentLine.objects.create(
+            order=order,
+            store_product=sp,
+            forecast_demand=Decimal(units),
+            safety_stock=Decimal(0),
+            on_hand=Decimal(0),
+            on_order=Decimal(0),
+            suggested=Decimal(units),
+            quantity=Decimal(units),
+        )
+    return order
+
+
+def test_the_morning_delivery_counts_once_in_the_daily_fresh_units(small_store):
+    """The bug: the opening stock was read at opening, after the morning's
+    delivery, so the delivery counted twice in the units waste is a share of."""
+    from inventory.models import StoreProduct
+
+    fresh = list(
+        StoreProduct.objects.filter(store=small_store, product__is_daily_fresh=True)
+    )
+    _approved_order(small_store, DAY, {fresh[0]: 6})
+    day = run(keep=True).figures["days"][0]
+    # 10 + 10 at opening (the scenario's opening stock), 6 received at 07:00
+    assert Decimal(day["stock"]["daily_fresh_units"]) == Decimal(26)
+    written = Decimal(day["stock"]["daily_fresh_written_off"])
+    assert day["stock"]["waste_rate"] == pytest.approx(float(written) / 26, 1e-3)
+
+
+def test_shoppers_reach_for_products_as_they_sold_in_the_history(small_store):
+    from inventory.forecast.models import DailySales
+    from inventory.models import StoreProduct
+    from simulation.store_run import _shelves
+
+    bakery = list(
+        StoreProduct.objects.filter(
+            store=small_store, product__category__slug="bakery"
+        ).order_by("pk")
+    )
+    dairy = list(
+        StoreProduct.objects.filter(
+            store=small_store, product__category__slug="dairy"
+        ).order_by("pk")
+    )
+    for back in range(1, 29):  # the 28 days before the first day
+        for sp, units in ((bakery[0], 14), (bakery[1], 0), (dairy[0], 7)):
+            DailySales.objects.create(
+                store_product=sp,
+                day=DAY - dt.timedelta(days=back),
+                quantity=Decimal(units),
+                revenue=Decimal(units) * Decimal("9.90"),
+            )
+    DailySales.objects.create(  # older than the window: not counted
+        store_product=bakery[1],
+        day=DAY - dt.timedelta(days=40),
+        quantity=Decimal(500),
+        revenue=Decimal(4950),
+    )
+    weights = {
+        s.pk: s.weight for s in _shelves(small_store, scenario_parse(SLICE), DAY)
+    }
+    assert weights[bakery[0].pk] == pytest.approx(14.0)
+    assert weights[bakery[1].pk] == 0.0  # sold nothing lately: not chosen
+    assert weights[dairy[0].pk] == pytest.approx(7.0)
+    assert weights[dairy[1].pk] == pytest.approx(7.0)  # no history: its category's
+
+
+@pytest.mark.slow
+def test_the_first_delivery_is_drafted_from_the_forecast_on_the_eve(small_store):
+    from inventory.forecast.models import ReplenishmentOrder
+    from inventory.models import Supplier
+    from simulation.store_run import store_simulate
+
+    supplier = Supplier.objects.create(name="Test Supplier")
+    from inventory.forecast.models import DailySales
+    from inventory.models import Product, StoreProduct
+
+    Product.objects.update(supplier=supplier)
+    for sp in StoreProduct.objects.filter(store=small_store):
+        for back in range(1, 57):  # eight weeks of 20 a day: more than on hand
+            DailySales.objects.create(
+                store_product=sp,
+                day=DAY - dt.timedelta(days=back),
+                quantity=Decimal(20),
+                revenue=Decimal(198),
+            )
+    text = SLICE.replace("[stock]", '[stock]\nfirst_delivery = "forecast"')
+    result = store_simulate(scenario=scenario_parse(text), seed=1, keep=True)
+    times = {}
+    for kind, at in result.jobs:
+        times.setdefault(kind, []).append(at)
+    start = local(7) - dt.timedelta(minutes=5)  # before the delivery hour
+    assert times["forecast"] == [start, local(20)]
+    assert times["replenishment"] == [start, local(20)]
+    first = ReplenishmentOrder.objects.get(store=small_store, delivery_day=DAY)
+    assert first.state == "received"
+    assert result.figures["first_delivery"]["orders"] == 1
+    received = sum(line.received for line in first.lines.all())
+    assert result.figures["first_delivery"]["units"] == str(
+        sum(line.quantity for line in first.lines.all())
+    )
+    assert received > 0
