@@ -109,3 +109,19 @@ class StoreProductFactory(factory.django.DjangoModelFactory):
             )
             store_product.refresh_from_db(fields=["shelf_price", "updated_at"])
         return store_product
+
+
+def zone_where_it_is(hour: int, minute: int = 0) -> str:
+    """A fixed-offset zone (``Etc/GMT±N``) whose local time now is between
+    ``hour:minute`` and an hour later: tests of "today so far" that build their
+    day at fixed local hours then pass at any hour CI runs them (in Shanghai a
+    CI run at 16:30 UTC is half past midnight, with the day not begun)."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    offset = hour - now.hour + (0 if now.minute >= minute else 1)
+    offset = (offset + 12) % 24 - 12  # within UTC-12 .. UTC+11
+    if offset == 0:
+        return "Etc/GMT"
+    # Etc/GMT names count the other way: Etc/GMT-8 is eight hours east of UTC.
+    return f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"

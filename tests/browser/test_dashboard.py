@@ -16,7 +16,7 @@ from django.utils import timezone
 from inventory.forecast.models import ReplenishmentOrder, ReplenishmentState
 from tests.conftest import requires_postgres
 from tests.demo_manager import PASSWORD, demo_manager
-from tests.factories import StoreFactory
+from tests.factories import StoreFactory, zone_where_it_is
 from tests.hema.dashboard_day import build_day
 
 pytestmark = [
@@ -29,8 +29,13 @@ pytestmark = [
 
 @pytest.fixture
 def day():
-    store = StoreFactory(code="DB01", name="Dashboard store", is_24h=False)
-    other = StoreFactory(code="DB02", name="Other store", is_24h=False)
+    # Half past three in the afternoon there, whenever the test runs: the day
+    # is built at fixed local hours up to 15:30.
+    zone = zone_where_it_is(15, 30)
+    store = StoreFactory(
+        code="DB01", name="Dashboard store", is_24h=False, time_zone=zone
+    )
+    other = StoreFactory(code="DB02", name="Other store", is_24h=False, time_zone=zone)
     now = timezone.now()
     expected = build_day(store, now)
     build_day(other, now)

@@ -20,7 +20,13 @@ from delivery.rail import seconds_to_packing
 from delivery.selectors import fulfilments_at_risk, pack_times_of_day, percentile
 from inventory.models import StoreStaff
 from tests.delivery.conftest import claim, short
-from tests.factories import StoreFactory, StoreStaffFactory, UserFactory, ZoneFactory
+from tests.factories import (
+    StoreFactory,
+    StoreStaffFactory,
+    UserFactory,
+    ZoneFactory,
+    zone_where_it_is,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -86,6 +92,10 @@ def _fulfilment(floor, shopper, paid_minutes_ago: float, packed_after: float | N
 def test_the_day_median_and_90th_percentile_and_orders_at_risk(
     floor, make_shopper, client
 ):
+    # Midday there, whenever the test runs: orders paid half an hour ago are
+    # today's (in Shanghai, a run at 16:10 UTC would put them on yesterday).
+    floor.store.time_zone = zone_where_it_is(12)
+    floor.store.save(update_fields=["time_zone"])
     shopper = make_shopper(balance="500.00")
     packed_minutes = [6, 7, 8, 9, 9, 10, 11, 12, 14, 20]
     for minutes in packed_minutes:
