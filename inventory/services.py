@@ -1011,18 +1011,38 @@ def shelf_prices_set(*, store: Store, prices: Mapping[int, Decimal]) -> int:
     scan read, the app, checkout and the labels all read the same number.
     ``prices`` maps store product ids to prices; ids of another store are left
     alone. The rows are locked in primary-key order first (the lock order every
-    stock service keeps, so a bulk reprice cannot deadlock an order), then set by
-    one ``UPDATE ... FROM unnest(ids, prices)`` on PostgreSQL: two statements
-    whatever the number of products. Other databases use a ``CASE`` update in
-    batches. Returns the number of rows updated.
+    stock service keeps, so a bulk reprice cannot deadlock an order), then set
+    in two statements whatever the number of products (``_column_bulk_set``).
+    Returns the number of rows updated.
     """
     checked = _check_shelf_prices(prices)
-    if not checked:
+    return _column_bulk_set(store=store, column="shelf_price", values=checked)
+
+
+def _column_bulk_set(
+    *,
+    store: Store,
+    column: str,
+    values: Mapping[int, Decimal],
+    only_changed: bool = False,
+) -> int:
+    """Write ``values`` (store product id -> checked value) into ``column`` of
+    the store's rows; ids of another store are left alone. The rows are locked
+    in primary-key order first (the lock order every stock service keeps, so a
+    bulk write cannot deadlock an order), then set by one ``UPDATE ... FROM
+    unnest(ids, values)`` on PostgreSQL: two statements whatever the number of
+    products. Other databases use a ``CASE`` update in batches. With
+    ``only_changed`` rows already holding their value are not written. Returns
+    the number of rows written."""
+    if not values:
         return 0
     now = timezone.now()
-    ids = sorted(checked)
+    ids = sorted(values)
+    field = StoreProduct._meta.get_field(column)
     if connection.vendor == "postgresql":
         table = connection.ops.quote_name(StoreProduct._meta.db_table)
+        name = connection.ops.quote_name(field.column)
+        changed = f"AND sp.{name} <> v.value" if only_changed else ""
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT id FROM {table} WHERE store_id = %s AND id = ANY(%s) "  # noqa: S608 (table name from the model)
@@ -1030,26 +1050,35 @@ def shelf_prices_set(*, store: Store, prices: Mapping[int, Decimal]) -> int:
                 [store.pk, ids],
             )
             cursor.execute(
-                f"UPDATE {table} AS sp SET shelf_price = v.price, updated_at = %s "  # noqa: S608
-                "FROM unnest(%s::bigint[], %s::numeric[]) AS v(id, price) "
-                "WHERE sp.id = v.id AND sp.store_id = %s",
-                [now, ids, [checked[pk] for pk in ids], store.pk],
+                f"UPDATE {table} AS sp SET {name} = v.value, updated_at = %s "  # noqa: S608 (names from the model)
+                "FROM unnest(%s::bigint[], %s::numeric[]) AS v(id, value) "
+                f"WHERE sp.id = v.id AND sp.store_id = %s {changed}",
+                [now, ids, [values[pk] for pk in ids], store.pk],
             )
             return cursor.rowcount
     updated = 0
     for start in range(0, len(ids), 2000):
         batch = ids[start : start + 2000]
-        list(
+        current = dict(
             StoreProduct.objects.select_for_update()
             .filter(store=store, pk__in=batch)
             .order_by("pk")
-            .values_list("pk", flat=True)
+            .values_list("pk", column)
         )
+        batch = [
+            pk
+            for pk in batch
+            if pk in current and not (only_changed and current[pk] == values[pk])
+        ]
+        if not batch:
+            continue
         updated += StoreProduct.objects.filter(store=store, pk__in=batch).update(
-            shelf_price=Case(
-                *(When(pk=pk, then=Value(checked[pk])) for pk in batch),
-                output_field=StoreProduct._meta.get_field("shelf_price"),
-            ),
+            **{
+                column: Case(
+                    *(When(pk=pk, then=Value(values[pk])) for pk in batch),
+                    output_field=field,
+                )
+            },
             updated_at=now,
         )
     return updated
@@ -1106,49 +1135,11 @@ def store_product_buffers_set(*, store: Store, buffers: Mapping[int, Decimal]) -
     nothing changes); ids of another store are left alone. Only rows whose
     buffer differs are written. The rows are locked in primary-key order first
     (the lock order every stock service keeps, so that a bulk update cannot
-    deadlock a multi-line checkout), then set by one ``UPDATE ... FROM
-    unnest(...)`` on PostgreSQL; other databases write a ``CASE`` per batch.
+    deadlock a multi-line checkout), then set by ``_column_bulk_set``.
     Callers keep the batches small (a few hundred rows) so that checkouts wait
     for the lock no longer than a few milliseconds. Returns the rows changed.
     """
     checked = _check_buffers(store, buffers)
-    if not checked:
-        return 0
-    now = timezone.now()
-    ids = sorted(checked)
-    if connection.vendor == "postgresql":
-        table = connection.ops.quote_name(StoreProduct._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id FROM {table} WHERE store_id = %s AND id = ANY(%s) "  # noqa: S608 (table name from the model)
-                "ORDER BY id FOR UPDATE",
-                [store.pk, ids],
-            )
-            cursor.execute(
-                f"UPDATE {table} AS sp SET online_buffer = v.buffer, updated_at = %s "  # noqa: S608
-                "FROM unnest(%s::bigint[], %s::numeric[]) AS v(id, buffer) "
-                "WHERE sp.id = v.id AND sp.store_id = %s "
-                "AND sp.online_buffer <> v.buffer AND v.buffer >= 0",
-                [now, ids, [checked[pk] for pk in ids], store.pk],
-            )
-            return cursor.rowcount
-    updated = 0
-    for start in range(0, len(ids), 2000):
-        batch = ids[start : start + 2000]
-        current = dict(
-            StoreProduct.objects.select_for_update()
-            .filter(store=store, pk__in=batch)
-            .order_by("pk")
-            .values_list("pk", "online_buffer")
-        )
-        changed = [pk for pk in batch if current.get(pk) != checked[pk]]
-        if not changed:
-            continue
-        updated += StoreProduct.objects.filter(store=store, pk__in=changed).update(
-            online_buffer=Case(
-                *(When(pk=pk, then=Value(checked[pk])) for pk in changed),
-                output_field=StoreProduct._meta.get_field("online_buffer"),
-            ),
-            updated_at=now,
-        )
-    return updated
+    return _column_bulk_set(
+        store=store, column="online_buffer", values=checked, only_changed=True
+    )
