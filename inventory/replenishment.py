@@ -22,7 +22,9 @@ order per supplier and delivery day; lines with nothing to order are left out):
     need     = demand + safety - on hand - on order; nothing when <= 0
     quantity = need rounded up to the product's case size; a daily-fresh product
                never more than the delivery day's forecast (then whole cases
-               below it; none when not even one case fits)
+               below it; none when not even one case fits), or than its 80%
+               upper bound when the store's ``fresh_cap`` says so (what is
+               left in the evening is marked down to sell out)
 
 The draft is meant to be made after the store closes on the eve of the delivery
 (after the nightly forecast): the stock counted is the stock the delivery
@@ -56,6 +58,7 @@ from inventory.forecast.models import (
     DemandForecast,
     ForecastRun,
     ForecastSettings,
+    FreshCap,
     ReplenishmentLine,
     ReplenishmentOrder,
     ReplenishmentState,
@@ -107,6 +110,7 @@ def line_suggestion(
     on_order: Decimal,
     case_size: Decimal,
     daily_fresh: bool,
+    fresh_cap: str = FreshCap.FORECAST,
 ) -> Suggestion:
     """The rule of the module docstring for one product.
 
@@ -126,7 +130,8 @@ def line_suggestion(
     need = demand + safety - on_hand - on_order
     quantity = _cases(need, case_size, ROUND_CEILING) if need > 0 else ZERO
     if daily_fresh and days:
-        cap = days[0][0]
+        forecast, _, upper = days[0]
+        cap = upper if fresh_cap == FreshCap.UPPER else forecast
         if quantity > cap:
             quantity = _cases(cap, case_size, ROUND_FLOOR)
     return Suggestion(
@@ -238,6 +243,7 @@ def replenishment_draft(
                 on_order=on_order.get(sp.pk, ZERO),
                 case_size=sp.product.case_size,
                 daily_fresh=sp.product.is_daily_fresh,
+                fresh_cap=config.fresh_cap,
             )
             if suggestion.quantity <= 0:
                 continue

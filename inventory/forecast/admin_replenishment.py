@@ -26,6 +26,7 @@ from hema.errors import ApplicationError
 from inventory import display
 from inventory.admin import StoreFilter, StoreScopedAdmin, _parent_in_scope
 from inventory.forecast.models import (
+    ForecastSettings,
     ReplenishmentLine,
     ReplenishmentOrder,
     ReplenishmentState,
@@ -298,3 +299,23 @@ class ReplenishmentOrderAdmin(StoreScopedAdmin):
         return TemplateResponse(
             request, "admin/inventory/replenishmentorder/step.html", context
         )
+
+
+@admin.register(ForecastSettings)
+class ForecastSettingsAdmin(StoreScopedAdmin):
+    """What a manager trades off: the replenishment's service level, how far
+    daily fresh may be ordered, the cover period, and the online buffer's
+    service level and order wait. A store without a row runs on the defaults
+    shown on "Add"."""
+
+    list_display = (
+        "store",
+        "service_level",
+        "fresh_cap",
+        "cover_days",
+        "buffer_service_level",
+        "order_wait_minutes",
+        "horizon_days",
+    )
+    list_filter = (StoreFilter,)
+    manager_can_add = True

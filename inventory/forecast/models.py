@@ -21,6 +21,13 @@ QUANTITY = {"max_digits": 12, "decimal_places": 3}
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
+class FreshCap(models.TextChoices):
+    """How far a daily-fresh delivery may go (``inventory.replenishment``)."""
+
+    FORECAST = "forecast", "the day's forecast"
+    UPPER = "upper", "the forecast's 80% upper bound"
+
+
 class ForecastSettings(TimeStampedModel):
     """A store's forecast and replenishment settings; a store without a row
     uses the defaults."""
@@ -48,6 +55,15 @@ class ForecastSettings(TimeStampedModel):
     )
     cover_days = models.PositiveSmallIntegerField(
         default=1, help_text="Days one supplier delivery must last."
+    )
+    fresh_cap = models.CharField(
+        max_length=8,
+        choices=FreshCap.choices,
+        default=FreshCap.FORECAST,
+        help_text="Daily fresh: the most a delivery may bring. The forecast "
+        "wastes least and sells out on about half the days; the upper bound "
+        "sells out about one day in ten and leaves the rest to the evening "
+        "markdown.",
     )
 
     class Meta:

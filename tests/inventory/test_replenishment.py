@@ -218,6 +218,24 @@ def test_running_twice_keeps_one_live_draft_per_supplier(store, catalogue):
 
 
 @pytest.mark.django_db
+def test_a_store_may_let_daily_fresh_go_to_the_forecasts_upper_bound(store, catalogue):
+    ForecastSettings.objects.filter(store=store).update(fresh_cap="upper")
+    day = tomorrow(store)
+    replenishment_draft(store=store, delivery_day=day)
+    # B needs 21.63 -> 24; capped at tomorrow's upper bound 11 -> whole cases
+    # of 6 below it: still 6. With cases of one it would be 11.
+    assert drafted(store, day)["Orchard"]["B"][-1] == D(6)
+    catalogue["B"].product.__class__.objects.filter(
+        pk=catalogue["B"].product_id
+    ).update(case_size=D(1))
+    replenishment_draft(store=store, delivery_day=day)
+    assert drafted(store, day)["Orchard"]["B"][-2:] == (D(11), D(11))
+    ForecastSettings.objects.filter(store=store).update(fresh_cap="forecast")
+    replenishment_draft(store=store, delivery_day=day)
+    assert drafted(store, day)["Orchard"]["B"][-2:] == (D(9), D(9))
+
+
+@pytest.mark.django_db
 def test_a_store_without_settings_uses_the_defaults(store, catalogue):
     ForecastSettings.objects.filter(store=store).delete()
     day = tomorrow(store)
