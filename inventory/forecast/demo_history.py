@@ -5,7 +5,7 @@ store weather that goes with them. What drives a product's demand on a day:
 
 * its level: a third fast movers (tens of units, or kilograms, a day), a third
   medium, a third slow movers that sell on a minority of days (intermittent;
-  some of them fading out);
+  some of them fading out); daily-fresh products are fast or medium only;
 * the weekday (weekends busier, by category), a yearly season by category
   (fruit and drinks in summer, meat and frozen dumplings in winter), a slow
   trend;
@@ -140,6 +140,11 @@ def _sales_for_product(
         category, DEFAULT_CATEGORY
     )
     kind = rng.random()
+    if daily_fresh:
+        # A store lists as daily fresh only what sells every day: a slow mover
+        # would be thrown away most evenings (the same draw, scaled onto the
+        # fast and medium thirds, so that other products keep their numbers).
+        kind *= 0.66
     if kind < 0.33:
         level = rng.uniform(15, 60)
     elif kind < 0.66:

@@ -276,7 +276,12 @@ class Command(BaseCommand):
                 else:
                     names = category["suppliers"]
                     supplier = suppliers[names[index % len(names)]]
-                if sale_unit == SaleUnit.KILOGRAM:
+                if fresh:
+                    # Daily fresh comes in the day's trays, ordered by the
+                    # piece or kilogram: a case of 12 could not follow a
+                    # forecast of 5 without waste or an empty shelf.
+                    case_size = Decimal(1)
+                elif sale_unit == SaleUnit.KILOGRAM:
                     case_size = Decimal(5 if Decimal(price) >= 100 else 10)
                 else:
                     case_size = Decimal(category["case_size"])
