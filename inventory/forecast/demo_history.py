@@ -142,8 +142,8 @@ def _sales_for_product(
     kind = rng.random()
     if daily_fresh:
         # A store lists as daily fresh only what sells every day: a slow mover
-        # would be thrown away most evenings (the same draw, scaled onto the
-        # fast and medium thirds, so that other products keep their numbers).
+        # would be thrown away most evenings (the draw scaled onto the fast
+        # and medium thirds).
         kind *= 0.66
     if kind < 0.33:
         level = rng.uniform(15, 60)
