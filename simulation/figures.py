@@ -15,9 +15,15 @@ to midnight) and for the whole run:
   short), count and share of paid app orders;
 * waste = daily-fresh units written off at closing over the daily-fresh units
   on the shelf that day (on hand at opening plus received);
-* stock-outs = product-days with nothing left (on hand less held) at closing,
-  over product-days; and the shoppers' stock-outs (a wanted line not on the
-  shelf or not available online), by channel;
+* stock-outs = product-days on which a shopper wanted the product and found
+  none while it was on sale at full price, over product-days. A daily-fresh
+  shelf emptied after the day's evening markdown began is not one: the
+  markdown is there to sell it out (DOMAIN.md), and the rule that orders
+  daily fresh no higher than the day's forecast makes that the usual ending.
+  Also counted: the same at any hour, product-days with nothing left (on hand
+  less held) at closing (``sold_out_at_close_rate``), and the shoppers'
+  stock-outs (a wanted line not on the shelf or not available online), by
+  channel;
 * markdown revenue recovered = revenue of daily-fresh units sold while a
   markdown was the price in force (the product's latest price change that
   day was a markdown);
@@ -243,6 +249,7 @@ def _stock(tallies: list[Any]) -> dict[str, Any]:
     wasted = sum((t.fresh_written_off for t in tallies), Decimal(0))
     product_days = sum(t.products for t in tallies)
     sold_out = sum(len(t.sold_out_at_close) for t in tallies)
+    short = sum(len(t.short_at_full_price) for t in tallies)
     events = Counter(channel for t in tallies for channel, _, _ in t.stockouts)
     step = Decimal("0.001")
     return {
@@ -250,8 +257,13 @@ def _stock(tallies: list[Any]) -> dict[str, Any]:
         "daily_fresh_written_off": str(wasted.quantize(step)),
         "waste_rate": _ratio(float(wasted), float(fresh)),
         "product_days": product_days,
+        # Stock-outs: product-days on which a shopper found the shelf empty
+        # while the product was on sale at full price (module docstring).
+        "product_days_short": short,
+        "stockout_rate": _ratio(short, product_days),
+        "product_days_short_any_time": sum(len(t.short_any) for t in tallies),
         "product_days_sold_out": sold_out,
-        "stockout_rate": _ratio(sold_out, product_days),
+        "sold_out_at_close_rate": _ratio(sold_out, product_days),
         "shopper_stockouts": {k: events.get(k, 0) for k in ("in_store", "app")},
         "price_walks": {
             k: sum(t.price_walks.get(k, 0) for t in tallies)

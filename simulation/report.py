@@ -84,7 +84,7 @@ def _charts(result: Any, folder: Path) -> list[tuple[str, str]]:
     axes[0].bar(labels, [d["stock"]["waste_rate"] or 0 for d in figures["days"]])
     axes[0].set_title("Waste: daily-fresh written off / on shelf")
     axes[1].bar(labels, [d["stock"]["stockout_rate"] or 0 for d in figures["days"]])
-    axes[1].set_title("Product-days sold out at closing")
+    axes[1].set_title("Stock-outs: product-days short at full price")
     axes[2].bar(labels, [d["forecast_accuracy"]["wape"] or 0 for d in figures["days"]])
     axes[2].set_title("Forecast WAPE (0 = none or perfect)")
     save(fig, "stock.png", "Waste, stock-outs and forecast accuracy by day.")
@@ -146,9 +146,18 @@ def _rows(day: dict[str, Any]) -> list[tuple[str, str]]:
             f" ({pct(st['waste_rate'])})",
         ),
         (
+            "Stock-outs: product-days a shopper found empty at full price",
+            f"{st['product_days_short']} of "
+            f"{st['product_days']} ({pct(st['stockout_rate'])})",
+        ),
+        (
+            "Product-days a shopper found empty at any hour",
+            str(st["product_days_short_any_time"]),
+        ),
+        (
             "Product-days sold out at closing",
             f"{st['product_days_sold_out']} of "
-            f"{st['product_days']} ({pct(st['stockout_rate'])})",
+            f"{st['product_days']} ({pct(st['sold_out_at_close_rate'])})",
         ),
         (
             "Shoppers' stock-outs (in store / app)",

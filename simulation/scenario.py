@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from simulation.shoppers import HISTORY_MIX
+
 CONDITIONS = ("clear", "cloudy", "fog", "rain", "snow", "storm")
 EVENT_KINDS = ("picker_absent", "rain_shower", "supplier_late", "holiday")
 APPROVE_RULES = ("as_suggested", "cap_to_forecast")
@@ -132,7 +134,7 @@ class Scenario:
     in_store_lines: tuple[int, int]
     app_lines: tuple[int, int]
     units: tuple[int, int]
-    category_mix: dict[str, float]
+    category_mix: dict[str, float] | str  # weights, or "history"
     elasticity: float
     substitution_share: float
     delivery_home_share: float
@@ -142,11 +144,39 @@ class Scenario:
     delivery_hour: int
     approve: str
     cap_factor: float
+    fresh_cap: str | None  # the store's ForecastSettings.fresh_cap; None: as it is
     max_iterations: int
     events: tuple[Event, ...] = field(default=())
 
     def events_of(self, kind: str, day: int) -> list[Event]:
         return [e for e in self.events if e.kind == kind and e.day == day]
+
+
+def _category_mix(r: _Reader) -> dict[str, float] | str:
+    """The ``[category_mix]`` weights, or ``"history"``: each category as
+    often as the store's sales history sold it (``store_run``)."""
+    if r.data.get("category_mix") == HISTORY_MIX:
+        return HISTORY_MIX
+    if isinstance(r.data.get("category_mix"), str):
+        raise r.fail(
+            ("category_mix",),
+            f"category_mix must be a table of weights or {HISTORY_MIX!r}",
+        )
+    mix = {}
+    for slug in r.table(("category_mix",)):
+        mix[slug] = float(r.number(("category_mix", slug), low=0))
+    if mix and not sum(mix.values()) > 0:
+        raise r.fail(("category_mix",), "category_mix weights are all zero")
+    return mix
+
+
+FRESH_CAPS = ("forecast", "upper")
+
+
+def _fresh_cap(r: _Reader) -> str | None:
+    if "fresh_cap" not in r.table(("replenishment",)):
+        return None
+    return r.text(("replenishment", "fresh_cap"), choices=FRESH_CAPS)
 
 
 class _Reader:
@@ -350,11 +380,7 @@ def scenario_parse(text: str, *, path: str = "<scenario>") -> Scenario:
                     f"arrivals.{name}: hour {hour} is outside opening hours "
                     f"({opens} to {closes})",
                 )
-    mix = {}
-    for slug in r.table(("category_mix",)):
-        mix[slug] = float(r.number(("category_mix", slug), low=0))
-    if mix and not sum(mix.values()) > 0:
-        raise r.fail(("category_mix",), "category_mix weights are all zero")
+    mix = _category_mix(r)
     return Scenario(
         path=path,
         name=r.text(("name",), Path(path).stem),
@@ -393,6 +419,7 @@ def scenario_parse(text: str, *, path: str = "<scenario>") -> Scenario:
             ("replenishment", "approve"), "as_suggested", choices=APPROVE_RULES
         ),
         cap_factor=float(r.number(("replenishment", "cap_factor"), 1.5, low=1)),
+        fresh_cap=_fresh_cap(r),
         max_iterations=r.number(
             ("dispatch", "max_iterations"), 100, low=1, integer=True
         ),

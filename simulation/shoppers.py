@@ -31,18 +31,27 @@ class Shelf:
     weight: float = 1.0
 
 
+HISTORY_MIX = "history"
+
+
 def category_weights(
-    shelves: Sequence[Shelf], mix: Mapping[str, float]
+    shelves: Sequence[Shelf], mix: Mapping[str, float] | str
 ) -> list[tuple[str, float, list[Shelf]]]:
     """The categories a shopper chooses among, with their weights: the
     scenario's mix over the categories the store has (every category alike when
-    the mix is empty); a category named but not stocked is left out."""
+    the mix is empty); a category named but not stocked is left out. With
+    ``"history"`` a category weighs the sum of its shelves' weights, so that
+    each product is chosen as often as it sold: a run whose shoppers buy what
+    the history says meets a forecast made from that history on fair terms."""
     by_category: dict[str, list[Shelf]] = {}
     for shelf in shelves:
         by_category.setdefault(shelf.category, []).append(shelf)
     out = []
     for category in sorted(by_category):
-        weight = mix.get(category, 0.0) if mix else 1.0
+        if mix == HISTORY_MIX:
+            weight = sum(s.weight for s in by_category[category])
+        else:
+            weight = mix.get(category, 0.0) if mix else 1.0
         if weight > 0:
             out.append((category, weight, by_category[category]))
     return out

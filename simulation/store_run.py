@@ -72,6 +72,12 @@ class DayTally:
     """What the run counts itself for one day (the rest is read from the rows)."""
 
     stockouts: list[tuple[str, str, int]] = field(default_factory=list)
+    # Products a shopper found empty: at any time, and while the product was
+    # still on sale at full price (a daily-fresh shelf emptied once the
+    # evening markdown has begun is the markdown doing its job: DOMAIN.md).
+    short_any: set[str] = field(default_factory=set)
+    short_at_full_price: set[str] = field(default_factory=set)
+    markdown_started: bool = False
     price_walks: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     app_refused: int = 0
     app_failed: int = 0
@@ -194,7 +200,7 @@ def _shelves(store: Any, scenario: Scenario, first_day: dt.date) -> list[Shelf]:
         )
         for sp in rows
     ]
-    if scenario.category_mix:
+    if isinstance(scenario.category_mix, dict) and scenario.category_mix:
         shelves = [s for s in shelves if scenario.category_mix.get(s.category, 0) > 0]
     shelves = _weighted(shelves, _popularity(store, first_day))
     if not scenario.products:
@@ -285,6 +291,12 @@ def _setup(scenario: Scenario, store: Any, seed: int, start: dt.datetime) -> Sto
             stock_correct(
                 store_product=sp, counted=target, reason="simulation: opening count"
             )
+    if scenario.fresh_cap is not None:
+        from inventory.forecast.models import ForecastSettings
+
+        ForecastSettings.objects.update_or_create(
+            store=store, defaults={"fresh_cap": scenario.fresh_cap}
+        )
     daily_fresh = set(
         StoreProduct.objects.filter(
             pk__in=[s.pk for s in shelves], product__is_daily_fresh=True
@@ -413,6 +425,7 @@ def _markdown(run: StoreRun) -> None:
     from pricing.services import store_reprice
 
     if run.store.pk in stores_in_markdown_window(at=run.now):
+        run.tally.markdown_started = True
         store_reprice(
             store=run.store,
             trigger=RunTrigger.MARKDOWN,
@@ -475,6 +488,9 @@ def _chosen(run: StoreRun, mix: list[Any], lines: tuple[int, int], channel: str)
 def _stockout(run: StoreRun, channel: str, shelf: Shelf) -> None:
     hour = run.now.astimezone(run.store.tz).hour
     run.tally.stockouts.append((channel, shelf.sku, hour))
+    run.tally.short_any.add(shelf.sku)
+    if not (shelf.pk in run.daily_fresh and run.tally.markdown_started):
+        run.tally.short_at_full_price.add(shelf.sku)
 
 
 def _shopper(run: StoreRun) -> None:

@@ -171,3 +171,32 @@ def test_the_first_delivery_defaults_to_none_and_reads_forecast():
     assert scenario_parse(GOOD).first_delivery == "none"
     text = GOOD.replace("[day]", '[stock]\nfirst_delivery = "forecast"\n[day]')
     assert scenario_parse(text).first_delivery == "forecast"
+
+
+def test_a_history_mix_chooses_each_product_as_often_as_it_sold():
+    shelves = [
+        Shelf(0, "S0", "dairy", False, True, weight=6.0),
+        Shelf(1, "S1", "dairy", False, True, weight=2.0),
+        Shelf(2, "S2", "fruit", False, True, weight=2.0),
+    ]
+    mix = category_weights(shelves, "history")
+    assert [(c, w) for c, w, _ in mix] == [("dairy", 8.0), ("fruit", 2.0)]
+    rng = random.Random(11)
+    counts = {0: 0, 1: 0, 2: 0}
+    for _ in range(5000):
+        (shelf,) = basket_pick(rng, mix, 1)
+        counts[shelf.pk] += 1
+    assert 2.7 < counts[0] / counts[1] < 3.3
+    assert 0.85 < counts[1] / counts[2] < 1.18
+
+
+def test_category_mix_reads_history_and_refuses_another_word_by_its_line():
+    text = 'category_mix = "history"\n' + GOOD
+    assert scenario_parse(text).category_mix == "history"
+    bad = 'category_mix = "recent"\n' + GOOD
+    with pytest.raises(ScenarioError) as refused:
+        scenario_parse(bad, path="bad.toml")
+    assert refused.value.line == 1
+    assert "category_mix must be a table of weights or 'history'" in (
+        refused.value.message
+    )
