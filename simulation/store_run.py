@@ -374,6 +374,10 @@ def _schedule_day(run: StoreRun, index: int) -> None:
         at(run.local(day, event.start_hour), "absent", event.count)
         at(run.local(day, event.end_hour), "present", event.count)
     at(run.local(day, sc.closes), "close", index)
+    # The hourly beat runs around the clock: the first run after closing ends
+    # the evening markdown, so the night's forecast reads tomorrow's shelf
+    # prices, not tonight's clearance ones.
+    at(run.local(day, sc.closes), "reprice", None)
     at(run.local(day, sc.closes) + NIGHT_AFTER_CLOSE, "night", index)
 
 
@@ -392,14 +396,15 @@ def _weather_for(run: StoreRun, hour: int) -> tuple[float, float, str] | None:
 # --- The handlers --------------------------------------------------------------
 
 
-def _reprice(run: StoreRun, hour: int) -> None:
+def _reprice(run: StoreRun, hour: int | None) -> None:
     """The hourly job: the scenario's weather is the hour's observation, then
-    the real repricing (no provider called: the weather is the scenario's)."""
+    the real repricing (no provider called: the weather is the scenario's).
+    ``hour`` None: after closing, with the last observation."""
     from inventory.weather import StoreWeather, hour_floor
     from pricing.models import RunTrigger
     from pricing.services import store_reprice
 
-    weather = _weather_for(run, hour)
+    weather = None if hour is None else _weather_for(run, hour)
     if weather is not None:
         temperature, precipitation, condition = weather
         StoreWeather.objects.update_or_create(
