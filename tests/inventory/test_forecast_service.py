@@ -111,6 +111,24 @@ def test_refit_then_predict_writes_a_week_per_product_and_a_rerun_replaces(shop)
     assert versions.get(is_current=True).version == 2
 
 
+def test_the_forecast_command_refits_and_predicts_now(shop, capsys):
+    call_command("forecast", "--store", "fc01", "--refit", "--origin", "2026-11-20")
+    out = capsys.readouterr().out
+    assert FittedModel.objects.filter(is_current=True).count() == 6
+    assert DemandForecast.objects.filter(made_on=TODAY).count() == 6 * 7
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("FC01: refit done: 6 series, 0 fallbacks, 0 failures")
+    assert lines[1].startswith("FC01: predict done: 6 series")
+
+
+def test_the_forecast_command_refuses_a_bad_store_or_day(shop):
+    with pytest.raises(CommandError, match="no store with code 'XX99'"):
+        call_command("forecast", "--store", "XX99")
+    with pytest.raises(CommandError, match="'tomorrow' is not a date"):
+        call_command("forecast", "--store", "FC01", "--origin", "tomorrow")
+    assert not ForecastRun.objects.exists()
+
+
 def test_a_failing_model_falls_back_and_is_counted_without_failing_the_run(shop):
     forecast_refit(store=shop, origin=TODAY)
     broken = FittedModel.objects.order_by("store_product_id").first()
