@@ -747,8 +747,9 @@ def _close(run: StoreRun, index: int) -> None:
 
 
 def _night(run: StoreRun, index: int) -> None:
-    """Overnight: fold the day's sales, reconcile, forecast, draft tomorrow's
-    replenishment and approve it by the scenario's rule."""
+    """Overnight: fold the day's sales, reconcile, forecast, set the online
+    buffers, draft tomorrow's replenishment and approve it by the scenario's
+    rule."""
     from inventory.forecast.history import sales_history_fold
     from inventory.reconcile import stock_reconcile
 
@@ -764,6 +765,7 @@ def _order_for(run: StoreRun, day: dt.date) -> tuple[str, dict[str, Any]]:
     """The forecast from ``day`` on, then ``day``'s replenishment drafted and
     approved by the scenario's rule (as a manager would). Returns the
     forecast run's state and what was ordered."""
+    from inventory.forecast.buffer import online_buffers_set
     from inventory.forecast.service import forecast_predict
     from inventory.replenishment import (
         replenishment_approve,
@@ -773,6 +775,10 @@ def _order_for(run: StoreRun, day: dt.date) -> tuple[str, dict[str, Any]]:
 
     forecast_run = forecast_predict(store=run.store, origin=day)
     run.jobs.append(("forecast", run.now))
+    # The online buffers follow the new forecast (the beat's nightly job),
+    # so that the app promises only what the shelf can spare tomorrow.
+    online_buffers_set(store=run.store, day=day, now=run.now)
+    run.jobs.append(("buffers", run.now))
     drafts = replenishment_draft(store=run.store, delivery_day=day, run=forecast_run)
     lines = units = 0
     for order in drafts:

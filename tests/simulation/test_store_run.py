@@ -225,6 +225,7 @@ def test_a_two_hour_slice_adds_up_to_the_rows_counted_by_hand(small_store):
     assert times["fold"] == times["replenishment"] == [local(20)]
     assert times["receive"] == [local(7)]
     assert times["forecast"] == [local(20)]  # the nightly predict, for tomorrow
+    assert times["buffers"] == [local(20)]  # the online buffers from it
     assert day["forecast"] == "done"
     assert total["sales"] == day["sales"]
 
