@@ -46,7 +46,10 @@ seed: migrate
 SEED ?= 1
 demo: seed
 	$(BIN)/python manage.py seed_demo_history --store SH01
+	$(BIN)/python manage.py forecast --store SH01 --refit
 	$(BIN)/python manage.py simulate_store --scenario simulation/scenarios/demo.toml --seed $(SEED) --keep
+	$(BIN)/python manage.py backtest --store SH01 --weeks 4 --per-category 3
+	$(BIN)/python manage.py replenishment_draft --store SH01
 
 ## run: the demo store on the embedded defaults (SQLite, filesystem broker).
 run: seed

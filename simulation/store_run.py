@@ -758,13 +758,18 @@ def _night(run: StoreRun, index: int) -> None:
     stock_reconcile(store=run.store)
     run.jobs.append(("fold", run.now))
     tomorrow = run.days[index] + dt.timedelta(days=1)
-    tally.forecast, tally.replenishment = _order_for(run, tomorrow)
+    # The delivery after the last day is not simulated: its draft is left for
+    # the store's manager to approve in the admin (make demo keeps it).
+    last = index == len(run.days) - 1
+    tally.forecast, tally.replenishment = _order_for(run, tomorrow, approve=not last)
 
 
-def _order_for(run: StoreRun, day: dt.date) -> tuple[str, dict[str, Any]]:
+def _order_for(
+    run: StoreRun, day: dt.date, *, approve: bool = True
+) -> tuple[str, dict[str, Any]]:
     """The forecast from ``day`` on, then ``day``'s replenishment drafted and
-    approved by the scenario's rule (as a manager would). Returns the
-    forecast run's state and what was ordered."""
+    (``approve``) approved by the scenario's rule, as a manager would. Returns
+    the forecast run's state and what was ordered."""
     from inventory.forecast.buffer import online_buffers_set
     from inventory.forecast.service import forecast_predict
     from inventory.replenishment import (
@@ -793,12 +798,14 @@ def _order_for(run: StoreRun, day: dt.date) -> tuple[str, dict[str, Any]]:
                     quantity = cap
             lines += 1
             units += quantity
-        replenishment_approve(order=order, actor=run.manager)
+        if approve:
+            replenishment_approve(order=order, actor=run.manager)
     run.jobs.append(("replenishment", run.now))
     return forecast_run.state, {
         "orders": len(drafts),
         "lines": lines,
         "units": str(units),
+        "approved": approve,
     }
 
 

@@ -377,3 +377,11 @@ def test_the_first_delivery_is_drafted_from_the_forecast_on_the_eve(small_store)
         sum(line.quantity for line in first.lines.all())
     )
     assert received > 0
+    # The night after the last day drafts the next delivery and leaves it for
+    # the manager: the simulation does not trade that day.
+    after = ReplenishmentOrder.objects.get(
+        store=small_store, delivery_day=DAY + dt.timedelta(days=1)
+    )
+    assert after.state == "draft"
+    assert result.figures["days"][0]["replenishment"]["approved"] is False
+    assert result.figures["first_delivery"]["approved"] is True
