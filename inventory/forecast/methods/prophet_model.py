@@ -54,6 +54,19 @@ from inventory.forecast.methods.base import (
 from inventory.forecast.public_holidays import LEAD_DAYS, holiday_name, public_holidays
 
 YEARLY_MIN_DAYS = 700
+# The forecast's Prophet (log units) is smoother than Prophet's defaults: a
+# yearly season of 3 Fourier pairs instead of 10, and trend changes held back
+# (changepoint prior 0.01 instead of 0.05). Two years of one product's noisy
+# days cannot pin down ten yearly harmonics or a trend bend a month, and the
+# defaults chase noise that the next week does not repeat. Measured on the demo
+# history's backtest (4 weekly origins, 7 days ahead), WAPE with the defaults
+# -> smoother: on all 360 series, log-Prophet alone 0.307 -> 0.302 and its
+# combination with smoothing 0.308 -> 0.307; on 10 products per category 8
+# weeks earlier (a holiday week inside, a regenerated history), 0.318 -> 0.296
+# and 0.297 -> 0.289. Plain Prophet keeps the defaults (it is the backtest's
+# reference, Prophet as it comes).
+YEARLY_FOURIER_ORDER = 3
+CHANGEPOINT_PRIOR_SCALE = 0.01
 MIN_DAYS = 28
 REGRESSORS = ("temperature", "precipitation", "price")
 
@@ -128,12 +141,22 @@ def prophet_fit(
     fitted = frame[frame["y"].notna()]
     if len(fitted) < MIN_DAYS or fitted["y"].nunique() < 2:
         raise MethodError("too few distinct uncensored days for Prophet")
+    yearly = len(window) >= YEARLY_MIN_DAYS
+    smooth = {}
+    if log:
+        smooth = {
+            "yearly_seasonality": YEARLY_FOURIER_ORDER if yearly else False,
+            "changepoint_prior_scale": CHANGEPOINT_PRIOR_SCALE,
+        }
     model = Prophet(
-        weekly_seasonality=True,
-        yearly_seasonality=len(window) >= YEARLY_MIN_DAYS,
-        daily_seasonality=False,
-        holidays=_holidays_frame(window.start, window.end),
-        uncertainty_samples=0,
+        **{
+            "weekly_seasonality": True,
+            "yearly_seasonality": yearly,
+            "daily_seasonality": False,
+            "holidays": _holidays_frame(window.start, window.end),
+            "uncertainty_samples": 0,
+            **smooth,
+        }
     )
     regressors = [r for r in REGRESSORS if fitted[r].std() > 1e-9]
     for name in regressors:
