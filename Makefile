@@ -39,17 +39,22 @@ seed: migrate
 	$(BIN)/python manage.py seed_demo_prices
 	$(BIN)/python manage.py seed_demo_layout
 
-## demo: two simulated days of the demo store (simulation/scenarios/demo.toml)
-## on the demo database (the embedded defaults unless DATABASE_URL says
-## otherwise), kept so that `make run` and the admin show them; prints where
-## the report is (var/reports/<time>/index.html). SEED=1 by default.
+## demo: two years of demo history for both demo stores, the forecast fitted,
+## two simulated days of SH01 (simulation/scenarios/demo.toml) on the demo
+## database (the embedded defaults unless DATABASE_URL says otherwise), kept so
+## that `make run` and the admin show them; prints where the report is
+## (var/reports/<time>/index.html); then SH01's backtest, and SH02's forecast,
+## online buffers and replenishment draft (the draft for a manager to approve
+## in the admin). SEED=1 by default.
 SEED ?= 1
 demo: seed
-	$(BIN)/python manage.py seed_demo_history --store SH01
+	$(BIN)/python manage.py seed_demo_history
 	$(BIN)/python manage.py forecast --store SH01 --refit
 	$(BIN)/python manage.py simulate_store --scenario simulation/scenarios/demo.toml --seed $(SEED) --keep
 	$(BIN)/python manage.py backtest --store SH01 --weeks 4 --per-category 3
-	$(BIN)/python manage.py replenishment_draft --store SH01
+	$(BIN)/python manage.py forecast --store SH02 --refit
+	$(BIN)/python manage.py set_online_buffers --store SH02
+	$(BIN)/python manage.py replenishment_draft --store SH02
 
 ## run: the demo store on the embedded defaults (SQLite, filesystem broker).
 run: seed
