@@ -57,6 +57,38 @@ def category_weights(
     return out
 
 
+def in_store_weights(
+    shelves: Sequence[Shelf],
+    app_pks: set[int],
+    *,
+    in_store_units: float,
+    app_units: float,
+) -> list[Shelf]:
+    """The in-store shoppers' weights that make both channels together buy
+    each product as its history sold (the history counts both).
+
+    The app sells only some products (``app_pks``), so drawing both channels
+    from the history alike would oversell those and undersell the rest (by a
+    third for the weighed ones at the demo's mix). With ``c`` the units
+    expected per unit of weight overall and ``a`` the app's per unit of its own
+    weight, the aisle's weight is ``w (c - a)`` for a product the app sells and
+    ``w c`` for one it does not; never below zero (an app so large that the
+    aisle cannot make up for it is simply left as drawn).
+    """
+    from dataclasses import replace
+
+    total = sum(s.weight for s in shelves)
+    app_total = sum(s.weight for s in shelves if s.pk in app_pks)
+    if total <= 0 or in_store_units <= 0:
+        return list(shelves)
+    c = (in_store_units + app_units) / total
+    a = app_units / app_total if app_total > 0 else 0.0
+    return [
+        replace(s, weight=s.weight * (max(c - a, 0.0) if s.pk in app_pks else c))
+        for s in shelves
+    ]
+
+
 def basket_pick(
     rng: random.Random,
     categories: Sequence[tuple[str, float, list[Shelf]]],

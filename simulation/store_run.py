@@ -52,10 +52,12 @@ from simulation.delivery_run import (
 from simulation.draws import floor_seconds, point_within, poisson_arrivals
 from simulation.scenario import Scenario
 from simulation.shoppers import (
+    HISTORY_MIX,
     KG_PER_UNIT,
     Shelf,
     basket_pick,
     category_weights,
+    in_store_weights,
     price_reaction,
     quantity_of,
 )
@@ -238,6 +240,25 @@ def _members(tag: str) -> list[Any]:
     return members
 
 
+def _aisle_shelves(
+    scenario: Scenario, shelves: list[Shelf], app_shelves: list[Shelf]
+) -> list[Shelf]:
+    """With the history's mix, the aisle makes up for what the app cannot
+    sell (``shoppers.in_store_weights``); otherwise the shelves as weighted."""
+    if scenario.category_mix != HISTORY_MIX or not scenario.app_per_hour:
+        return shelves
+
+    def units(per_hour: dict[int, float], lines: tuple[int, int]) -> float:
+        return sum(per_hour.values()) * sum(lines) / 2 * sum(scenario.units) / 2
+
+    return in_store_weights(
+        shelves,
+        {s.pk for s in app_shelves},
+        in_store_units=units(scenario.in_store_per_hour, scenario.in_store_lines),
+        app_units=units(scenario.app_per_hour, scenario.app_lines),
+    )
+
+
 def _setup(scenario: Scenario, store: Any, seed: int, start: dt.datetime) -> StoreRun:
     from delivery.layout import bags_issue, rail_layout_linear
     from delivery.models import RailController, RiderShift
@@ -325,7 +346,9 @@ def _setup(scenario: Scenario, store: Any, seed: int, start: dt.datetime) -> Sto
         store=store,
         d=d,
         shelves=shelves,
-        in_store_mix=category_weights(shelves, scenario.category_mix),
+        in_store_mix=category_weights(
+            _aisle_shelves(scenario, shelves, app_shelves), scenario.category_mix
+        ),
         app_mix=category_weights(app_shelves, scenario.category_mix),
         manager=manager,
         daily_fresh=daily_fresh,

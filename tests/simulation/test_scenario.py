@@ -9,7 +9,13 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from simulation.scenario import ScenarioError, scenario_load, scenario_parse
-from simulation.shoppers import Shelf, basket_pick, category_weights, price_reaction
+from simulation.shoppers import (
+    Shelf,
+    basket_pick,
+    category_weights,
+    in_store_weights,
+    price_reaction,
+)
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "simulation" / "scenarios"
 
@@ -200,3 +206,21 @@ def test_category_mix_reads_history_and_refuses_another_word_by_its_line():
     assert "category_mix must be a table of weights or 'history'" in (
         refused.value.message
     )
+
+
+def test_the_aisle_makes_up_for_what_the_app_cannot_sell():
+    # History: A and B (the app sells both) 4 each, C (weighed: in store only)
+    # 2. The aisle expects 60 units a day, the app 40.
+    shelves = [
+        Shelf(1, "A", "dairy", False, True, weight=4.0),
+        Shelf(2, "B", "dairy", False, True, weight=4.0),
+        Shelf(3, "C", "fruit", True, True, weight=2.0),
+    ]
+    aisle = in_store_weights(shelves, {1, 2}, in_store_units=60, app_units=40)
+    # c = 100 / 10 = 10 units per weight, a = 40 / 8 = 5: A and B weigh
+    # 4 x 5 = 20 in the aisle, C 2 x 10 = 20. In units: A gets 60 x 20/60 = 20
+    # in the aisle and 40 x 4/8 = 20 on the app, 40 in all; C 20: as sold.
+    assert [s.weight for s in aisle] == [20.0, 20.0, 20.0]
+    # An app too large for the aisle to make up for: never a negative weight.
+    swamped = in_store_weights(shelves, {1, 2}, in_store_units=10, app_units=90)
+    assert [s.weight for s in swamped] == [0.0, 0.0, 20.0]
