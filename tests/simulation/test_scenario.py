@@ -57,6 +57,9 @@ def test_the_example_scenarios_parse():
         "holiday",
     }
     assert (ci.opens, ci.closes, ci.products) == (11, 13, 6)
+    week = scenario_load(SCENARIOS / "week.toml")
+    assert (week.days, week.products, week.fresh_cap) == (7, 120, "upper")
+    assert demo.category_mix == week.category_mix == "history"
     assert sum(ci.app_per_hour.values()) == 16
 
 
