@@ -12,13 +12,16 @@ error is WAPE over the days that did not sell out):
    (TSB lets demand that dies out fade; Croston keeps the average size).
 3. Fewer than ``MIN_PROPHET_DAYS`` (56) days: seasonal naive or exponential
    smoothing, whichever had the lower holdout error.
-4. Otherwise the combination (``prophet_ets``): the equal-weight average of
-   Prophet (log units) and exponential smoothing, each fitted on its own.
-   Averaging two methods that err differently (Prophet knows the season,
-   holidays, weather and price but can overreact to them; smoothing follows
-   the recent level) beats choosing one on a short holdout (the M4
-   competition's finding; on the demo backtest's 3-per-category subset the
-   mix went from 0.324 to 0.319 WAPE with it). One of its two parts
+4. Otherwise the combination (``prophet_ets``): the weighted average of
+   Prophet (log units, two thirds) and exponential smoothing (one third),
+   each fitted on its own. Averaging two methods that err differently
+   (Prophet knows the season, holidays, weather and price but can overreact
+   to them; smoothing follows the recent level) beats choosing one on a short
+   holdout (the M4 competition's finding). Prophet weighs more because it
+   is the better of the two alone: on two backtest windows of the demo
+   history (all 360 series; 10 a category eight weeks earlier) two thirds
+   gave 0.303 and 0.289 WAPE, an equal average 0.307 and 0.289, Prophet
+   alone 0.302 and 0.296. One of its two parts
    replaces it only when that part's holdout error is below
    ``PROPHET_MARGIN`` (80%) of the combination's: a single method must win
    clearly. Seasonal naive does not compete here: its value for a weekday
@@ -227,12 +230,17 @@ def _predict(
     )
 
 
-def combine(*predictions: Prediction) -> Prediction:
-    """The equal-weight average of the forecasts (points and interval ends)."""
+# Prophet's and smoothing's weights in the combination (rule 4).
+COMBINATION_WEIGHTS = (2 / 3, 1 / 3)
+
+
+def combine(prophet: Prediction, ets: Prediction) -> Prediction:
+    """The weighted average of the two forecasts (points and interval ends)."""
+    w_prophet, w_ets = COMBINATION_WEIGHTS
     return Prediction.of(
-        np.mean([p.point for p in predictions], axis=0),
-        np.mean([p.lower for p in predictions], axis=0),
-        np.mean([p.upper for p in predictions], axis=0),
+        w_prophet * prophet.point + w_ets * ets.point,
+        w_prophet * prophet.lower + w_ets * ets.lower,
+        w_prophet * prophet.upper + w_ets * ets.upper,
     )
 
 
