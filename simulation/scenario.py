@@ -130,6 +130,8 @@ class Scenario:
     first_delivery: str
     weather: str | tuple[WeatherSpan, ...]  # "recorded" or the spans
     in_store_per_hour: dict[int, float]
+    # Arrivals multiplied by the day's factor, Monday first; or "history".
+    weekday: tuple[float, ...] | str
     app_per_hour: dict[int, float]
     in_store_lines: tuple[int, int]
     app_lines: tuple[int, int]
@@ -171,6 +173,32 @@ def _category_mix(r: _Reader) -> dict[str, float] | str:
 
 
 FRESH_CAPS = ("forecast", "upper")
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _weekday(r: _Reader) -> tuple[float, ...] | str:
+    """``[arrivals.weekday]`` factors by day (1 for a day not named), or
+    ``weekday = "history"`` under ``[arrivals]``: the store's own weekly
+    pattern (``store_run``)."""
+    value = r.table(("arrivals",)).get("weekday")
+    if value == HISTORY_MIX:
+        return HISTORY_MIX
+    if value is not None and not isinstance(value, dict):
+        raise r.fail(
+            ("arrivals", "weekday"),
+            f"arrivals.weekday must be a table of factors by day or {HISTORY_MIX!r}",
+        )
+    for key in value or {}:
+        if key not in WEEKDAYS:
+            raise r.fail(
+                ("arrivals", "weekday", key),
+                f"arrivals.weekday: {key!r} is not a day ({', '.join(WEEKDAYS)})",
+            )
+    return tuple(
+        float(r.number(("arrivals", "weekday", day), 1.0, low=0)) for day in WEEKDAYS
+    )
 
 
 def _fresh_cap(r: _Reader) -> str | None:
@@ -397,6 +425,7 @@ def scenario_parse(text: str, *, path: str = "<scenario>") -> Scenario:
         ),
         weather=_weather(r, opens, closes),
         in_store_per_hour=in_store,
+        weekday=_weekday(r),
         app_per_hour=app,
         in_store_lines=r.range_(("basket", "in_store"), (1, 5)),
         app_lines=r.range_(("basket", "app"), (1, 3)),

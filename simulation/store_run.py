@@ -67,6 +67,7 @@ NIGHT_AFTER_CLOSE = dt.timedelta(minutes=60)
 SHOPPING_MINUTES = (3.0, 15.0)  # scan at the door .. pay at the till
 MEMBERS = 30
 POPULARITY_DAYS = 28  # shoppers reach for products as they sold over these days
+WEEKDAY_WEEKS = 8  # the weekly pattern of "history" arrivals, from these weeks
 
 
 @dataclass
@@ -119,6 +120,7 @@ class StoreRun:
     events_end: dt.datetime | None = None
     tag: str = ""
     free: list[Any] = field(default_factory=list)  # members not in the store now
+    weekday: tuple[float, ...] = (1.0,) * 7  # arrivals' factor, Monday first
 
     @property
     def now(self) -> dt.datetime:
@@ -240,6 +242,37 @@ def _members(tag: str) -> list[Any]:
     return members
 
 
+def _weekday_factors(
+    scenario: Scenario, store: Any, first_day: dt.date, shelves: list[Shelf]
+) -> tuple[float, ...]:
+    """The arrivals' factor for each weekday, Monday first: the scenario's, or
+    with ``"history"`` the store's units by weekday over the
+    ``WEEKDAY_WEEKS`` weeks before the first day over their mean (so that the
+    hourly arrivals stay the average day's; 1 each without history)."""
+    if scenario.weekday != HISTORY_MIX:
+        return tuple(scenario.weekday)
+    from django.db.models import Sum
+
+    from inventory.forecast.models import DailySales
+
+    rows = (
+        DailySales.objects.filter(
+            store_product_id__in=[s.pk for s in shelves],
+            day__lt=first_day,
+            day__gte=first_day - dt.timedelta(weeks=WEEKDAY_WEEKS),
+        )
+        .values("day")
+        .annotate(units=Sum("quantity"))
+    )
+    totals = [0.0] * 7
+    for row in rows:
+        totals[row["day"].weekday()] += float(row["units"])
+    mean = sum(totals) / 7
+    if mean <= 0:
+        return (1.0,) * 7
+    return tuple(round(t / mean, 3) for t in totals)
+
+
 def _aisle_shelves(
     scenario: Scenario, shelves: list[Shelf], app_shelves: list[Shelf]
 ) -> list[Shelf]:
@@ -357,6 +390,7 @@ def _setup(scenario: Scenario, store: Any, seed: int, start: dt.datetime) -> Sto
         idle=list(pickers),
         tag=tag,
         free=list(d.members),
+        weekday=_weekday_factors(scenario, store, scenario.start, shelves),
     )
 
 
@@ -383,7 +417,7 @@ def _schedule_day(run: StoreRun, index: int) -> None:
         at(run.local(day, hour, 30), "markdown", hour)
         for minute in range(60):
             at(run.local(day, hour, minute) + dt.timedelta(seconds=1), "expire")
-    demand = 1.0
+    demand = run.weekday[day.weekday()]
     for event in sc.events_of("holiday", index + 1):
         demand *= event.demand
     for kind, curve in (("shopper", sc.in_store_per_hour), ("order", sc.app_per_hour)):

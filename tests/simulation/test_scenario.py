@@ -227,3 +227,23 @@ def test_the_aisle_makes_up_for_what_the_app_cannot_sell():
     # An app too large for the aisle to make up for: never a negative weight.
     swamped = in_store_weights(shelves, {1, 2}, in_store_units=10, app_units=90)
     assert [s.weight for s in swamped] == [0.0, 0.0, 20.0]
+
+
+def test_weekday_factors_read_by_day_or_from_history_and_refuse_a_bad_day():
+    assert scenario_parse(GOOD).weekday == (1.0,) * 7
+    text = GOOD.replace(
+        "[arrivals.in_store]",
+        "[arrivals.weekday]\nsat = 1.3\nsun = 1.2\n[arrivals.in_store]",
+    )
+    assert scenario_parse(text).weekday == (1.0, 1.0, 1.0, 1.0, 1.0, 1.3, 1.2)
+    text = GOOD.replace(
+        "[arrivals.in_store]", '[arrivals]\nweekday = "history"\n[arrivals.in_store]'
+    )
+    assert scenario_parse(text).weekday == "history"
+    bad = GOOD.replace(
+        "[arrivals.in_store]", "[arrivals.weekday]\nsaturday = 1.3\n[arrivals.in_store]"
+    )
+    with pytest.raises(ScenarioError) as refused:
+        scenario_parse(bad, path="bad.toml")
+    assert refused.value.line == line_of(bad, "saturday = 1.3")
+    assert "'saturday' is not a day" in refused.value.message

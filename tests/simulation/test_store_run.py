@@ -385,3 +385,30 @@ def test_the_first_delivery_is_drafted_from_the_forecast_on_the_eve(small_store)
     assert after.state == "draft"
     assert result.figures["days"][0]["replenishment"]["approved"] is False
     assert result.figures["first_delivery"]["approved"] is True
+
+
+def test_history_arrivals_follow_the_stores_weekly_pattern(small_store):
+    from inventory.forecast.models import DailySales
+    from inventory.models import StoreProduct
+    from simulation.shoppers import Shelf
+    from simulation.store_run import _weekday_factors
+
+    sp = StoreProduct.objects.filter(store=small_store).first()
+    for back in range(1, 57):  # eight weeks: weekends sell twice a weekday
+        day = DAY - dt.timedelta(days=back)
+        DailySales.objects.create(
+            store_product=sp,
+            day=day,
+            quantity=Decimal(20 if day.weekday() >= 5 else 10),
+            revenue=Decimal(99),
+        )
+    text = SLICE.replace(
+        "[arrivals.in_store]", '[arrivals]\nweekday = "history"\n[arrivals.in_store]'
+    )
+    shelves = [Shelf(sp.pk, "X", "dairy", False, True)]
+    factors = _weekday_factors(scenario_parse(text), small_store, DAY, shelves)
+    # Mean day (5 x 10 + 2 x 20) / 7 = 12.857: a weekday 0.778, a weekend day 1.556.
+    assert factors == (0.778,) * 5 + (1.556,) * 2
+    assert (
+        _weekday_factors(scenario_parse(SLICE), small_store, DAY, shelves) == (1.0,) * 7
+    )
