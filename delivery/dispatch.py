@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -146,6 +146,15 @@ def _candidates(store: Store, now: dt.datetime) -> list[_Candidate]:
             )
         )
         .select_related("slot")
+        .prefetch_related(
+            # The bags on the rail of an order still picking, for every
+            # candidate in one query rather than one per order.
+            Prefetch(
+                "tasks",
+                queryset=PickTask.objects.filter(state=PickTaskState.BAGGED),
+                to_attr="bagged_tasks",
+            )
+        )
         .order_by("deadline", "pk")
     )
     pack = dt.timedelta(seconds=config.default_pack_seconds)
@@ -165,7 +174,7 @@ def _candidates(store: Store, now: dt.datetime) -> list[_Candidate]:
                 continue  # everything short: nothing to carry
             arrivals = [
                 task.arrived_at or task.expected_at or now
-                for task in fulfilment.tasks.filter(state=PickTaskState.BAGGED)
+                for task in fulfilment.bagged_tasks
             ]
             ready = max([ready, max([now, *arrivals]) + pack])
             if ready - now > READY_WITHIN:
@@ -190,26 +199,29 @@ def _free_riders(
     busy = Trip.objects.filter(
         rider=OuterRef("rider"), state__in=[TripState.ASSIGNED, TripState.OUT]
     )
+    # Each rider's last door, read with the shifts (one query a tick, not one
+    # per rider: a tick runs every 30 seconds with every rider on shift).
+    last_stop = TripStop.objects.filter(
+        trip__shift=OuterRef("pk"), arrived_at__isnull=False
+    ).order_by("-arrived_at")
     shifts = list(
         RiderShift.objects.filter(store=store, ended_at__isnull=True)
         .exclude(Exists(busy))
+        .annotate(
+            last_arrived=Subquery(last_stop.values("arrived_at")[:1]),
+            last_lat=Subquery(last_stop.values("fulfilment__latitude")[:1]),
+            last_lng=Subquery(last_stop.values("fulfilment__longitude")[:1]),
+        )
         .order_by("started_at", "pk")
     )
+    home = store_point(store)
     riders, by_id, why = [], {}, {}
     for shift in shifts:
         available = 0.0
         reason = "at the store"
-        last = (
-            TripStop.objects.filter(trip__shift=shift, arrived_at__isnull=False)
-            .select_related("fulfilment")
-            .order_by("-arrived_at")
-            .first()
-        )
-        if last is not None and last.fulfilment.latitude is not None:
-            point = (float(last.fulfilment.latitude), float(last.fulfilment.longitude))
-            back = last.arrived_at + dt.timedelta(
-                seconds=model.seconds(point, store_point(store))
-            )
+        if shift.last_arrived is not None and shift.last_lat is not None:
+            point = (float(shift.last_lat), float(shift.last_lng))
+            back = shift.last_arrived + dt.timedelta(seconds=model.seconds(point, home))
             if back > now:
                 available = (back - now).total_seconds()
                 reason = f"on the way back, at the store by {back:%H:%M:%S} UTC"
