@@ -54,6 +54,7 @@ from delivery.models import (
 from delivery.routing.problem import Plan, Problem, Rider, Route, Stop
 from delivery.travel import (
     Point,
+    TravelModel,
     delivery_settings,
     duration_matrix,
     store_point,
@@ -120,7 +121,9 @@ def _window_departure(
     return slot.starts - dt.timedelta(seconds=ride_seconds)
 
 
-def _candidates(store: Store, now: dt.datetime) -> list[_Candidate]:
+def _candidates(
+    store: Store, now: dt.datetime, model: TravelModel | None = None
+) -> list[_Candidate]:
     """Deliveries packed, or with every bag on the rail, on no live trip; a
     window order only once its window is near (``_window_departure``)."""
     config = delivery_settings(store)
@@ -158,7 +161,7 @@ def _candidates(store: Store, now: dt.datetime) -> list[_Candidate]:
         .order_by("deadline", "pk")
     )
     pack = dt.timedelta(seconds=config.default_pack_seconds)
-    model = travel_model(store)
+    model = model or travel_model(store, config)
     home = store_point(store)
     found = []
     for fulfilment in fulfilments:
@@ -191,11 +194,11 @@ def _candidates(store: Store, now: dt.datetime) -> list[_Candidate]:
 
 
 def _free_riders(
-    store: Store, now: dt.datetime
+    store: Store, now: dt.datetime, model: TravelModel | None = None
 ) -> tuple[list[Rider], dict[str, RiderShift], dict[str, str]]:
     """Riders on shift with no trip in hand; one on the way back from a trip is
     free when back at the store (its last stop plus the ride home)."""
-    model = travel_model(store)
+    model = model or travel_model(store)
     busy = Trip.objects.filter(
         rider=OuterRef("rider"), state__in=[TripState.ASSIGNED, TripState.OUT]
     )
@@ -238,9 +241,9 @@ def problem_build(
     *, store: Store, now: dt.datetime
 ) -> tuple[Problem, dict[str, _Candidate], dict[str, RiderShift], dict[str, str]]:
     """The routing problem of the store now, with the rows behind its ids."""
-    candidates = _candidates(store, now)
-    riders, shifts, why = _free_riders(store, now)
-    model = travel_model(store)
+    model = travel_model(store)  # read once for the whole tick
+    candidates = _candidates(store, now, model)
+    riders, shifts, why = _free_riders(store, now, model)
     stops = tuple(
         Stop(
             id=str(c.fulfilment.pk),

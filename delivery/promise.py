@@ -56,7 +56,7 @@ from delivery.models import (
     TripState,
     TripStop,
 )
-from delivery.travel import delivery_settings, store_point, travel_model
+from delivery.travel import TravelModel, delivery_settings, store_point, travel_model
 from inventory.geo import distance_km, distance_km_decimal
 from inventory.models import Store
 
@@ -241,11 +241,13 @@ def ready_estimate(
     return now + dt.timedelta(seconds=seconds), ""
 
 
-def _rider_free_times(store: Store, now: dt.datetime) -> list[dt.datetime]:
+def _rider_free_times(
+    store: Store, now: dt.datetime, model: TravelModel | None = None
+) -> list[dt.datetime]:
     """When each rider on shift is next at the store and free: back from the
     trip in hand, else from their last door, else now. One query for every
     rider: a quote runs at each checkout."""
-    model = travel_model(store)
+    model = model or travel_model(store)
     home = store_point(store)
     last_stop = TripStop.objects.filter(
         trip__shift=OuterRef("pk"), arrived_at__isnull=False
@@ -278,13 +280,15 @@ POOLING_SHARE_FLOOR = 0.5
 POOLING_HISTORY_STOPS = 300
 
 
-def pooling_share(*, store: Store, now: dt.datetime) -> float:
+def pooling_share(
+    *, store: Store, now: dt.datetime, model: TravelModel | None = None
+) -> float:
     """How much of a rider's time an order takes, pooled, against a round trip
     of its own: the recent trips' planned time over the sum of their stops'
     own round trips (1.0 without history: no pooling assumed; never below
     ``POOLING_SHARE_FLOOR``). Assuming no pooling at all refused express
     to most orders while riders stood idle (42% busy at 300 orders an hour)."""
-    model = travel_model(store)
+    model = model or travel_model(store)
     home = store_point(store)
     rows = (
         TripStop.objects.filter(
@@ -320,6 +324,7 @@ def rider_at_door_estimate(
     ready_at: dt.datetime,
     point: tuple[float, float],
     deadline: dt.datetime | None = None,
+    model: TravelModel | None = None,
 ) -> tuple[dt.datetime | None, str]:
     """When a rider could hand a new order over: every delivery already promised
     and not yet on a trip that rides before this one takes the earliest free
@@ -329,10 +334,10 @@ def rider_at_door_estimate(
     express orders, and the window orders whose window opens before
     ``deadline`` (the dispatcher sends the others when their window is near).
     None (with the reason) when no rider is on shift."""
-    free = _rider_free_times(store, now)
+    model = model or travel_model(store)
+    free = _rider_free_times(store, now, model)
     if not free:
         return None, f"no rider is on shift at {store.code}"
-    model = travel_model(store)
     home = store_point(store)
     live = TripStop.objects.filter(state__in=[StopState.PENDING, StopState.DELIVERED])
     backlog = (
@@ -354,7 +359,7 @@ def rider_at_door_estimate(
         backlog = backlog.exclude(
             slot__kind=SlotKind.WINDOW, slot__starts__gte=deadline
         )
-    share = pooling_share(store=store, now=now)
+    share = pooling_share(store=store, now=now, model=model)
     for lat, lng in backlog:
         ride = model.seconds(home, (float(lat), float(lng)))
         round_trip = dt.timedelta(seconds=(2 * ride + model.handover_seconds) * share)
@@ -452,6 +457,7 @@ def quote(
             ready_at=ready_at,
             point=point,
             deadline=at + promise,
+            model=travel_model(store, config),
         )
     offers: list[Offer] = []
     closed = not open_through(store=store, starts=at, ends=at + promise)

@@ -412,6 +412,7 @@ def _picked(run: _Run, picker: Any, task: Any) -> None:
             .order_by("pk")
             .first()
         )
+    bag.store = run.store  # the token names the store: no read of it per bag
     task = pick_task_bag(task=task, bag_code=bag_token(bag), picker=picker)
     station = task.location
     packing = packing_station_for(run.store)
