@@ -34,7 +34,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.db.models import F, Max, OuterRef, Q, Subquery
+from django.db.models import F, Max, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -56,6 +56,7 @@ from delivery.models import (
     TripState,
     TripStop,
 )
+from delivery.selectors import riders_last_doors
 from delivery.travel import TravelModel, delivery_settings, store_point, travel_model
 from inventory.geo import distance_km, distance_km_decimal
 from inventory.models import Store
@@ -245,30 +246,27 @@ def _rider_free_times(
     store: Store, now: dt.datetime, model: TravelModel | None = None
 ) -> list[dt.datetime]:
     """When each rider on shift is next at the store and free: back from the
-    trip in hand, else from their last door, else now. One query for every
-    rider: a quote runs at each checkout."""
+    trip in hand, else from their last door, else now. Two queries whatever
+    the riders: a quote runs at each checkout."""
     model = model or travel_model(store)
     home = store_point(store)
-    last_stop = TripStop.objects.filter(
-        trip__shift=OuterRef("pk"), arrived_at__isnull=False
-    ).order_by("-arrived_at")
-    shifts = RiderShift.objects.filter(store=store, ended_at__isnull=True).annotate(
-        trip_return=Max(
-            "trips__planned_return",
-            filter=Q(trips__state__in=[TripState.ASSIGNED, TripState.OUT]),
-        ),
-        last_arrived=Subquery(last_stop.values("arrived_at")[:1]),
-        last_lat=Subquery(last_stop.values("fulfilment__latitude")[:1]),
-        last_lng=Subquery(last_stop.values("fulfilment__longitude")[:1]),
+    shifts = list(
+        RiderShift.objects.filter(store=store, ended_at__isnull=True).annotate(
+            trip_return=Max(
+                "trips__planned_return",
+                filter=Q(trips__state__in=[TripState.ASSIGNED, TripState.OUT]),
+            ),
+        )
     )
+    doors = riders_last_doors(shift.pk for shift in shifts)
     free = []
     for shift in shifts:
         at = now
         if shift.trip_return is not None:
             at = max(now, shift.trip_return)
-        elif shift.last_arrived is not None and shift.last_lat is not None:
-            point = (float(shift.last_lat), float(shift.last_lng))
-            back = shift.last_arrived + dt.timedelta(seconds=model.seconds(point, home))
+        elif shift.pk in doors:
+            arrived, lat, lng = doors[shift.pk]
+            back = arrived + dt.timedelta(seconds=model.seconds((lat, lng), home))
             at = max(now, back)
         free.append(at)
     return sorted(free)

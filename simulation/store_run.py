@@ -842,7 +842,7 @@ def _pack(run: StoreRun, reference: str) -> None:
 
 # The run's tables are analysed this often (simulated time; see ``_analyse``):
 # often enough that a table never grows far past what the planner was told.
-ANALYSE_EVERY = dt.timedelta(minutes=10)
+ANALYSE_EVERY = dt.timedelta(minutes=20)
 ANALYSED_APPS = ("delivery", "orders", "inventory", "pricing", "accounts")
 # Committed history the run only reads: its statistics are already right.
 NOT_ANALYSED = {"inventory_dailysales", "inventory_storeweather"}
