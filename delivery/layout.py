@@ -67,10 +67,17 @@ def rail_layout_linear(
 def bags_issue(*, store: Store, count: int) -> list[tuple[Bag, str]]:
     """Make sure the store has ``count`` bags (``<store>-BAG-0001`` …); returns
     each with the token its QR label prints."""
+    codes = [f"{store.code}-BAG-{n:04d}" for n in range(1, count + 1)]
+    # One read and one insert, not a round trip per bag: a store issues
+    # thousands at once (the simulation gives each rider a dozen per zone).
+    found = {bag.code: bag for bag in Bag.objects.filter(store=store, code__in=codes)}
+    Bag.objects.bulk_create(
+        [Bag(store=store, code=code) for code in codes if code not in found]
+    )
+    found = {bag.code: bag for bag in Bag.objects.filter(store=store, code__in=codes)}
     bags = []
-    for n in range(1, count + 1):
-        bag, _ = Bag.objects.get_or_create(
-            store=store, code=f"{store.code}-BAG-{n:04d}"
-        )
+    for code in codes:
+        bag = found[code]
+        bag.store = store
         bags.append((bag, bag_token(bag)))
     return bags

@@ -383,7 +383,11 @@ def pick_task_bag(*, task: PickTask, bag_code: str, picker: Any) -> PickTask:
     """Put a picked task in a bag (its signed QR scanned) to hang at the zone's
     station. Refused while a line is still to pick, for a bag that is not ours
     or one already carrying another task; nothing changes then."""
-    task = PickTask.objects.select_for_update().get(pk=task.pk)
+    task = (
+        PickTask.objects.select_for_update(of=("self",))
+        .select_related("store")
+        .get(pk=task.pk)
+    )
     _check_mine(task, picker)
     open_lines = list(
         task.lines.filter(state=LineState.OPEN).values_list("pk", flat=True)

@@ -34,7 +34,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.db.models import F, Max, OuterRef, Q, Subquery
+from django.db.models import F, Max, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -56,7 +56,8 @@ from delivery.models import (
     TripState,
     TripStop,
 )
-from delivery.travel import delivery_settings, store_point, travel_model
+from delivery.selectors import riders_last_doors
+from delivery.travel import TravelModel, delivery_settings, store_point, travel_model
 from inventory.geo import distance_km, distance_km_decimal
 from inventory.models import Store
 
@@ -241,32 +242,31 @@ def ready_estimate(
     return now + dt.timedelta(seconds=seconds), ""
 
 
-def _rider_free_times(store: Store, now: dt.datetime) -> list[dt.datetime]:
+def _rider_free_times(
+    store: Store, now: dt.datetime, model: TravelModel | None = None
+) -> list[dt.datetime]:
     """When each rider on shift is next at the store and free: back from the
-    trip in hand, else from their last door, else now. One query for every
-    rider: a quote runs at each checkout."""
-    model = travel_model(store)
+    trip in hand, else from their last door, else now. Two queries whatever
+    the riders: a quote runs at each checkout."""
+    model = model or travel_model(store)
     home = store_point(store)
-    last_stop = TripStop.objects.filter(
-        trip__shift=OuterRef("pk"), arrived_at__isnull=False
-    ).order_by("-arrived_at")
-    shifts = RiderShift.objects.filter(store=store, ended_at__isnull=True).annotate(
-        trip_return=Max(
-            "trips__planned_return",
-            filter=Q(trips__state__in=[TripState.ASSIGNED, TripState.OUT]),
-        ),
-        last_arrived=Subquery(last_stop.values("arrived_at")[:1]),
-        last_lat=Subquery(last_stop.values("fulfilment__latitude")[:1]),
-        last_lng=Subquery(last_stop.values("fulfilment__longitude")[:1]),
+    shifts = list(
+        RiderShift.objects.filter(store=store, ended_at__isnull=True).annotate(
+            trip_return=Max(
+                "trips__planned_return",
+                filter=Q(trips__state__in=[TripState.ASSIGNED, TripState.OUT]),
+            ),
+        )
     )
+    doors = riders_last_doors(shift.pk for shift in shifts)
     free = []
     for shift in shifts:
         at = now
         if shift.trip_return is not None:
             at = max(now, shift.trip_return)
-        elif shift.last_arrived is not None and shift.last_lat is not None:
-            point = (float(shift.last_lat), float(shift.last_lng))
-            back = shift.last_arrived + dt.timedelta(seconds=model.seconds(point, home))
+        elif shift.pk in doors:
+            arrived, lat, lng = doors[shift.pk]
+            back = arrived + dt.timedelta(seconds=model.seconds((lat, lng), home))
             at = max(now, back)
         free.append(at)
     return sorted(free)
@@ -278,13 +278,15 @@ POOLING_SHARE_FLOOR = 0.5
 POOLING_HISTORY_STOPS = 300
 
 
-def pooling_share(*, store: Store, now: dt.datetime) -> float:
+def pooling_share(
+    *, store: Store, now: dt.datetime, model: TravelModel | None = None
+) -> float:
     """How much of a rider's time an order takes, pooled, against a round trip
     of its own: the recent trips' planned time over the sum of their stops'
     own round trips (1.0 without history: no pooling assumed; never below
     ``POOLING_SHARE_FLOOR``). Assuming no pooling at all refused express
     to most orders while riders stood idle (42% busy at 300 orders an hour)."""
-    model = travel_model(store)
+    model = model or travel_model(store)
     home = store_point(store)
     rows = (
         TripStop.objects.filter(
@@ -320,6 +322,7 @@ def rider_at_door_estimate(
     ready_at: dt.datetime,
     point: tuple[float, float],
     deadline: dt.datetime | None = None,
+    model: TravelModel | None = None,
 ) -> tuple[dt.datetime | None, str]:
     """When a rider could hand a new order over: every delivery already promised
     and not yet on a trip that rides before this one takes the earliest free
@@ -329,10 +332,10 @@ def rider_at_door_estimate(
     express orders, and the window orders whose window opens before
     ``deadline`` (the dispatcher sends the others when their window is near).
     None (with the reason) when no rider is on shift."""
-    free = _rider_free_times(store, now)
+    model = model or travel_model(store)
+    free = _rider_free_times(store, now, model)
     if not free:
         return None, f"no rider is on shift at {store.code}"
-    model = travel_model(store)
     home = store_point(store)
     live = TripStop.objects.filter(state__in=[StopState.PENDING, StopState.DELIVERED])
     backlog = (
@@ -354,7 +357,7 @@ def rider_at_door_estimate(
         backlog = backlog.exclude(
             slot__kind=SlotKind.WINDOW, slot__starts__gte=deadline
         )
-    share = pooling_share(store=store, now=now)
+    share = pooling_share(store=store, now=now, model=model)
     for lat, lng in backlog:
         ride = model.seconds(home, (float(lat), float(lng)))
         round_trip = dt.timedelta(seconds=(2 * ride + model.handover_seconds) * share)
@@ -452,6 +455,7 @@ def quote(
             ready_at=ready_at,
             point=point,
             deadline=at + promise,
+            model=travel_model(store, config),
         )
     offers: list[Offer] = []
     closed = not open_through(store=store, starts=at, ends=at + promise)

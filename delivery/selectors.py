@@ -146,3 +146,43 @@ def delivery_tracking(*, order_id: int, now: dt.datetime | None = None) -> dict 
             estimate = max(estimate, now + dt.timedelta(seconds=ride))
     data["estimated_arrival"] = estimate
     return data
+
+
+def riders_last_doors(
+    shift_ids: Iterable[int],
+) -> dict[int, tuple[dt.datetime, float, float]]:
+    """Each shift's last door: when its rider last handed an order over, and
+    where (shifts without one, or whose last order has no point, are left
+    out). One query for every rider, a window over the shifts' delivered
+    stops: the promise asks at every quote and the dispatcher at every tick,
+    and a correlated subquery per rider grew with the day's stops."""
+    from django.db.models import F, Window
+    from django.db.models.functions import RowNumber
+
+    from delivery.models import TripStop
+
+    ids = list(shift_ids)
+    if not ids:
+        return {}
+    rows = (
+        TripStop.objects.filter(trip__shift_id__in=ids, arrived_at__isnull=False)
+        .annotate(
+            latest=Window(
+                RowNumber(),
+                partition_by=F("trip__shift_id"),
+                order_by=F("arrived_at").desc(),
+            )
+        )
+        .filter(latest=1)
+        .values_list(
+            "trip__shift_id",
+            "arrived_at",
+            "fulfilment__latitude",
+            "fulfilment__longitude",
+        )
+    )
+    return {
+        shift: (arrived, float(lat), float(lng))
+        for shift, arrived, lat, lng in rows
+        if lat is not None and lng is not None
+    }

@@ -48,9 +48,10 @@ def delivery_settings(store: Store) -> DeliverySettings:
     return found if found is not None else DeliverySettings(store=store)
 
 
-def travel_model(store: Store) -> TravelModel:
-    """The store's travel model (the only place that chooses one)."""
-    config = delivery_settings(store)
+def travel_model(store: Store, config: DeliverySettings | None = None) -> TravelModel:
+    """The store's travel model (the only place that chooses one); ``config``
+    is the store's settings when the caller has read them already."""
+    config = config or delivery_settings(store)
     return StraightLineTravel(
         speed_kmh=float(config.rider_speed_kmh),
         road_factor=float(config.road_factor),

@@ -187,6 +187,7 @@ class _Run:
     busy_seconds: float = 0.0
     trips: int = 0
     tag: str = ""  # names the run's rail events (unique across kept runs)
+    zones: dict[int, Any] | None = None  # the store's zones by id, read once
 
     def at(self, when: dt.datetime, kind: str, payload: Any = None) -> None:
         import heapq
@@ -347,7 +348,9 @@ def _pickers_claim(run: _Run, idle: list[Any]) -> None:
 
     if not idle:
         return
-    zones = {z.pk: z for z in run.store.zones.all()}
+    if run.zones is None:  # the floor's zones do not change during a run
+        run.zones = {z.pk: z for z in run.store.zones.all()}
+    zones = run.zones
     waiting = PickTask.objects.filter(
         store=run.store, state=PickTaskState.OPEN
     ).order_by("deadline", "pk")
@@ -409,6 +412,7 @@ def _picked(run: _Run, picker: Any, task: Any) -> None:
             .order_by("pk")
             .first()
         )
+    bag.store = run.store  # the token names the store: no read of it per bag
     task = pick_task_bag(task=task, bag_code=bag_token(bag), picker=picker)
     station = task.location
     packing = packing_station_for(run.store)
@@ -464,7 +468,7 @@ def _pick_up(run: _Run, trip_id: int) -> None:
     from delivery.models import Trip, TripState
     from delivery.riders import trip_pick_up
 
-    trip = Trip.objects.get(pk=trip_id)
+    trip = Trip.objects.select_related("rider").get(pk=trip_id)
     if trip.state != TripState.ASSIGNED:
         return
     try:
@@ -484,7 +488,7 @@ def _deliver(run: _Run, trip_id: int, stop_id: int) -> None:
     from delivery.models import Trip, TripStop
     from delivery.riders import stop_delivered
 
-    trip = Trip.objects.get(pk=trip_id)
+    trip = Trip.objects.select_related("rider").get(pk=trip_id)
     stop = TripStop.objects.select_related("fulfilment").get(pk=stop_id)
     stop_delivered(
         store=run.store,

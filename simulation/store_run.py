@@ -223,15 +223,25 @@ def _shelves(store: Any, scenario: Scenario, first_day: dt.date) -> list[Shelf]:
     return sorted(chosen, key=lambda s: s.pk)
 
 
+# The simulated shoppers' passwords are random and never typed again: they
+# are hashed with a cheap hasher rather than the deployment's PBKDF2 (200 ms a
+# sign-up, a fifth of a Hema-scale hour's wall time for nothing a figure sees).
+SHOPPER_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def _members(tag: str) -> list[Any]:
+    from django.test.utils import override_settings
+
     from orders.members import member_sign_up
     from orders.wallet import wallet_credit
 
     members = []
     for i in range(MEMBERS):
-        member, _ = member_sign_up(
-            password=secrets.token_urlsafe(16), email=f"sim-{tag}-m{i}@sim.hema.test"
-        )
+        with override_settings(PASSWORD_HASHERS=SHOPPER_PASSWORD_HASHERS):
+            member, _ = member_sign_up(
+                password=secrets.token_urlsafe(16),
+                email=f"sim-{tag}-m{i}@sim.hema.test",
+            )
         wallet_credit(
             member=member,
             amount=Decimal("1000000.00"),
@@ -321,7 +331,10 @@ def _setup(scenario: Scenario, store: Any, seed: int, start: dt.datetime) -> Sto
     zones = list(store.zones.order_by("sort_order", "code"))
     if zones:
         rail_layout_linear(store=store, zones=zones, packing_codes=("PACK1",))
-        bags_issue(store=store, count=max(60, 12 * len(zones) * scenario.riders))
+        # Bags come back at packing and ``_picked`` issues more when none is
+        # free, so a few per rider and zone will do: the free bag is looked up
+        # among all of them at every pick.
+        bags_issue(store=store, count=max(60, 2 * len(zones) * scenario.riders))
     controller = RailController.objects.filter(store=store).first()
     if controller is None:
         controller, _ = controller_create(store=store)
@@ -742,8 +755,11 @@ def _tick(run: StoreRun) -> None:
     _pickers_claim(run.d, run.idle)
     _dispatch(run.d)
     trading = run.closes_at is not None and run.now < run.closes_at
+    # Asked only after closing: the day's every delivery is in the query (a
+    # few thousand ids at Hema's scale), and while trading ticks go on anyway.
     open_ = (
-        run.closes_at is not None
+        not trading
+        and run.closes_at is not None
         and run.now < run.closes_at + DRAIN
         and Fulfilment.objects.filter(pk__in=list(run.d.outcomes))
         .exclude(state__in=[FulfilmentState.DELIVERED, FulfilmentState.FAILED])
@@ -915,13 +931,59 @@ def _pack(run: StoreRun, reference: str) -> None:
     fulfilment_pack(store=run.store, reference=reference, packer=run.d.packer)
 
 
+# The run's tables are analysed this often (simulated time; see ``_analyse``):
+# often enough that a table never grows far past what the planner was told.
+ANALYSE_EVERY = dt.timedelta(minutes=20)
+ANALYSED_APPS = ("delivery", "orders", "inventory", "pricing", "accounts")
+# Committed history the run only reads: its statistics are already right.
+NOT_ANALYSED = {"inventory_dailysales", "inventory_storeweather"}
+
+
+def _analyse() -> None:
+    """Refresh the planner's statistics of the tables the run writes.
+
+    A live store's tables are analysed by autovacuum as its rows commit; a
+    run's single transaction is never seen by it, so the planner keeps
+    planning for the tables as they were before the run (near empty) and
+    chooses scans that grow with the day: at Hema's scale the promise's
+    riders query alone scanned every trip stop once per rider, 80 ms a quote
+    by the evening (told "empty", the planner walked a whole index per
+    rider). ``ANALYZE`` inside the transaction counts the run's own rows; it
+    takes a few tens of milliseconds. The statistics target is raised for the
+    run so that every table under 300,000 rows is read whole: the same rows
+    give the same statistics and plans, so a seed still gives the same run.
+    PostgreSQL only (SQLite plans without them)."""
+    from django.apps import apps
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    tables = sorted(
+        {
+            model._meta.db_table
+            for label in ANALYSED_APPS
+            for model in apps.get_app_config(label).get_models()
+            if not model._meta.proxy and model._meta.managed
+        }
+        - NOT_ANALYSED
+    )
+    quoted = ", ".join(connection.ops.quote_name(t) for t in tables)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL default_statistics_target = 1000")
+        cursor.execute(f"ANALYZE {quoted}")
+
+
 def _loop(run: StoreRun, progress: Any) -> None:
     first = run.now
     total = (run.events_end - first).total_seconds()
     shown = first
+    analysed = None
     while run.d.events:
         when, _, kind, payload = heapq.heappop(run.d.events)
         run.d.clock.advance_to(when)
+        if analysed is None or run.now - analysed >= ANALYSE_EVERY:
+            analysed = run.now
+            _analyse()
         if progress is not None and run.now - shown >= dt.timedelta(minutes=5):
             shown = run.now
             progress(min(1.0, (run.now - first).total_seconds() / total), run)
