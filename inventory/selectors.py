@@ -17,7 +17,7 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Round
 
 from inventory.errors import InvalidScanCode, ProductNotFound, StoreNotFound
 from inventory.geo import distance_km_decimal
@@ -219,7 +219,14 @@ def _per_store_product_sum(queryset: QuerySet, field: str) -> Coalesce:
         .annotate(total=Sum(field))
         .values("total")
     )
-    return Coalesce(Subquery(total), Value(Decimal(0)), output_field=QUANTITY_FIELD)
+    # Rounded to the quantities' three places: SQLite sums decimals as binary
+    # floats (0.3 - 0.1 - 0.2 is -2.8e-17 there), which would read as drift.
+    # PostgreSQL's numeric sum is exact and the rounding changes nothing.
+    return Round(
+        Coalesce(Subquery(total), Value(Decimal(0)), output_field=QUANTITY_FIELD),
+        3,
+        output_field=QUANTITY_FIELD,
+    )
 
 
 def store_products_with_stock_totals(

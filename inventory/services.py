@@ -33,6 +33,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Value, When
+from django.db.models.functions import Round
 from django.utils import timezone
 
 from hema.errors import InvalidInput
@@ -306,6 +307,15 @@ def _refuse_beyond_on_hand(
         )
 
 
+def _qty(expression: Any) -> Round:
+    """A stock quantity computed in the database, rounded to the fields' three
+    places. SQLite (the embedded default) does decimal arithmetic in binary
+    floats: 0.3 - 0.1 - 0.2 is -2.8e-17 there, which breaks the checks that
+    keep stock at or above zero (a weighed sale failed ``make demo`` on it).
+    PostgreSQL's numeric is exact, so the rounding changes nothing there."""
+    return Round(expression, 3)
+
+
 def _consume_lots(*, store_product_id: int, quantity: Decimal) -> None:
     """Take ``quantity`` from the oldest lots first; unlotted stock absorbs the rest.
 
@@ -320,7 +330,7 @@ def _consume_lots(*, store_product_id: int, quantity: Decimal) -> None:
             break
         take = min(lot.quantity_left, remaining)
         StockLot.objects.filter(pk=lot.pk).update(
-            quantity_left=F("quantity_left") - take
+            quantity_left=_qty(F("quantity_left") - take)
         )
         remaining -= take
 
@@ -369,7 +379,7 @@ def _return_reserved(
     """A reservation just left ``held`` without a sale: its units stop being
     reserved, with the ledger row saying why. Caller holds the row lock."""
     StoreProduct.objects.filter(pk=reservation.store_product_id).update(
-        reserved=F("reserved") - reservation.quantity
+        reserved=_qty(F("reserved") - reservation.quantity)
     )
     StockMovement.objects.create(
         store_product_id=reservation.store_product_id,
@@ -406,15 +416,16 @@ def _take_in_hand(*, store_product_id: int, take: _Take) -> StockMovement:
     """
     updated = StoreProduct.objects.filter(
         pk=store_product_id,
-        on_hand__gte=F("reserved") - take.release + take.quantity,
+        on_hand__gte=_qty(F("reserved") - take.release + take.quantity),
     ).update(
-        on_hand=F("on_hand") - take.quantity, reserved=F("reserved") - take.release
+        on_hand=_qty(F("on_hand") - take.quantity),
+        reserved=_qty(F("reserved") - take.release),
     )
     if not updated:
         store_product = _lock_store_product(store_product_id)
         if take.release:
             StoreProduct.objects.filter(pk=store_product_id).update(
-                reserved=F("reserved") - take.release
+                reserved=_qty(F("reserved") - take.release)
             )
             store_product.reserved -= take.release
         left_after = store_product.on_hand - take.quantity
@@ -434,7 +445,7 @@ def _take_in_hand(*, store_product_id: int, take: _Take) -> StockMovement:
                 actor=take.actor,
             )
             StoreProduct.objects.filter(pk=store_product_id).update(
-                on_hand=F("on_hand") - left_after
+                on_hand=_qty(F("on_hand") - left_after)
             )
             logger.warning(
                 "store product %s: %s took %s with %s counted; corrected",
@@ -444,7 +455,7 @@ def _take_in_hand(*, store_product_id: int, take: _Take) -> StockMovement:
                 store_product.on_hand,
             )
         StoreProduct.objects.filter(pk=store_product_id).update(
-            on_hand=F("on_hand") - take.quantity
+            on_hand=_qty(F("on_hand") - take.quantity)
         )
     _consume_lots(store_product_id=store_product_id, quantity=take.quantity)
     return StockMovement.objects.create(
@@ -489,7 +500,7 @@ def stock_receive(
             return done
     received_at = received_at or timezone.now()
     StoreProduct.objects.filter(pk=store_product.pk).update(
-        on_hand=F("on_hand") + quantity
+        on_hand=_qty(F("on_hand") + quantity)
     )
     if best_before is None and product.shelf_life_days is not None:
         local_day = timezone.localtime(received_at, store_product.store.tz).date()
@@ -545,7 +556,7 @@ def stock_correct(
         return None
     if counted < locked.reserved:
         _flag_short(store_product=locked, room_needed=locked.reserved - counted)
-    StoreProduct.objects.filter(pk=locked.pk).update(on_hand=F("on_hand") + delta)
+    StoreProduct.objects.filter(pk=locked.pk).update(on_hand=_qty(F("on_hand") + delta))
     if delta < 0:
         _consume_lots(store_product_id=locked.pk, quantity=-delta)
     return StockMovement.objects.create(
@@ -799,8 +810,8 @@ def _reserve_lines(
         quantity = merged[pk][1]
         updated = StoreProduct.objects.filter(
             pk=pk,
-            on_hand__gte=F("reserved") + F("online_buffer") + quantity,
-        ).update(reserved=F("reserved") + quantity)
+            on_hand__gte=_qty(F("reserved") + F("online_buffer") + quantity),
+        ).update(reserved=_qty(F("reserved") + quantity))
         if not updated:
             raise _refuse_one(pk, quantity)
     reservations = Reservation.objects.bulk_create(

@@ -104,6 +104,20 @@ def test_weighed_products_take_grams(salmon):
     assert salmon.on_hand == D("5.375")
 
 
+def test_weighed_sales_that_empty_a_lot_leave_exactly_zero(make_store_product):
+    # 0.3 kg sold as 0.1 then 0.2: in binary floats (SQLite, the embedded
+    # default) 0.3 - 0.1 - 0.2 is -2.8e-17, below the lot's zero floor.
+    product = ProductFactory(sale_unit=SaleUnit.KILOGRAM, shelf_life_days=2)
+    sp = make_store_product(product=product, list_price=D("168.00"))
+    stock_receive(store_product=sp, quantity="0.300")
+    for grams in ("0.100", "0.200"):
+        stock_sell_in_store(store_product=sp, quantity=grams, unit_price=D("168.00"))
+    sp.refresh_from_db()
+    assert sp.on_hand == D("0.000")
+    assert StockLot.objects.get(store_product=sp).quantity_left == D("0.000")
+    assert_ledger_matches(sp)
+
+
 def test_reserve_takes_only_what_is_outside_the_buffer(apples):
     stock_reserve(lines=[ReservationLine(apples, 8)], reference="A1")
     apples.refresh_from_db()
