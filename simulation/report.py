@@ -4,6 +4,7 @@ every figure, per day and for the run, in one folder."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 from pathlib import Path
@@ -49,7 +50,10 @@ def _charts(result: Any, folder: Path) -> list[tuple[str, str]]:
         ax.legend(fontsize=7)
     save(fig, "sales_by_hour.png", "Revenue and orders by hour, in store and app.")
 
-    labels = [d["day"] for d in figures["days"]]
+    # "Tue" over "01": a week of ISO dates overlaps under the bars.
+    labels = [
+        dt.date.fromisoformat(d["day"]).strftime("%a\n%d") for d in figures["days"]
+    ]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
     axes[0].bar(
         labels, [d["delivery"]["express_kept_rate"] or 0 for d in figures["days"]]
@@ -78,6 +82,7 @@ def _charts(result: Any, folder: Path) -> list[tuple[str, str]]:
         labels, [d["delivery"]["lateness_minutes"]["p90"] for d in figures["days"]]
     )
     axes[2].set_title("Lateness, 90th percentile (min)")
+    axes[2].set_ylim(bottom=0)  # none late: an axis from 0, not around it
     save(fig, "delivery.png", "Promises kept, floor times and lateness by day.")
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
