@@ -9,23 +9,14 @@ imported a history and will not wait for Sunday's refit, and for ``make demo``.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from inventory.forecast.models import ForecastRun
 from inventory.forecast.service import forecast_predict, forecast_refit
+from inventory.management.dates import day_option
 from inventory.models import Store
-
-
-def _day(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(
-            f"--origin: {value!r} is not a date (use YYYY-MM-DD)."
-        ) from None
 
 
 def summary(run: ForecastRun) -> str:
@@ -53,7 +44,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--origin",
-            type=_day,
+            type=day_option("--origin"),
             default=None,
             help="first day forecast (YYYY-MM-DD); default: the store's today",
         )

@@ -7,20 +7,13 @@ Ledger-sourced days are replaced; imported and demo days are kept.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from inventory.forecast.history import sales_history_rebuild
+from inventory.management.dates import day_option
 from inventory.models import Store
-
-
-def parse_day(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"--since: {value!r} is not a date (YYYY-MM-DD).") from None
 
 
 class Command(BaseCommand):
@@ -29,11 +22,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--store", help="A store code (default: every store).")
         parser.add_argument(
-            "--since", help="First trading day to recompute (YYYY-MM-DD)."
+            "--since",
+            type=day_option("--since"),
+            help="First trading day to recompute (YYYY-MM-DD).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        since = parse_day(options["since"]) if options["since"] else None
+        since = options["since"]
         stores = Store.objects.order_by("code")
         if options["store"]:
             stores = stores.filter(code=options["store"])

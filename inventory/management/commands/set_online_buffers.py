@@ -7,23 +7,14 @@ it was reached; ``--dry-run`` prints the same and writes nothing.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from inventory import display
 from inventory.forecast.buffer import BufferLine, BufferPlan, online_buffers_set
+from inventory.management.dates import day_option
 from inventory.models import Store
-
-
-def _day(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise CommandError(
-            f"--day: {value!r} is not a date (use YYYY-MM-DD)."
-        ) from None
 
 
 def describe(line: BufferLine, window_share: float) -> str:
@@ -49,7 +40,7 @@ class Command(BaseCommand):
         parser.add_argument("--store", required=True, help="store code, e.g. SH01")
         parser.add_argument(
             "--day",
-            type=_day,
+            type=day_option("--day"),
             default=None,
             help="trading day (YYYY-MM-DD); default: the one in progress, or the "
             "next once today's has ended",
