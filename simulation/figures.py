@@ -261,7 +261,9 @@ def _stock(tallies: list[Any]) -> dict[str, Any]:
         # while the product was on sale at full price (module docstring).
         "product_days_short": short,
         "stockout_rate": _ratio(short, product_days),
-        "product_days_short_any_time": sum(len(t.short_any) for t in tallies),
+        "product_days_short_any_time": sum(
+            len({sku for _, sku, _ in t.stockouts}) for t in tallies
+        ),
         "product_days_sold_out": sold_out,
         "sold_out_at_close_rate": _ratio(sold_out, product_days),
         "shopper_stockouts": {k: events.get(k, 0) for k in ("in_store", "app")},

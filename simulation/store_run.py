@@ -75,10 +75,9 @@ class DayTally:
     """What the run counts itself for one day (the rest is read from the rows)."""
 
     stockouts: list[tuple[str, str, int]] = field(default_factory=list)
-    # Products a shopper found empty: at any time, and while the product was
-    # still on sale at full price (a daily-fresh shelf emptied once the
-    # evening markdown has begun is the markdown doing its job: DOMAIN.md).
-    short_any: set[str] = field(default_factory=set)
+    # Products a shopper found empty while still on sale at full price (a
+    # daily-fresh shelf emptied once the evening markdown has begun is the
+    # markdown doing its job: DOMAIN.md).
     short_at_full_price: set[str] = field(default_factory=set)
     markdown_started: bool = False
     price_walks: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -563,7 +562,6 @@ def _chosen(run: StoreRun, mix: list[Any], lines: tuple[int, int], channel: str)
 def _stockout(run: StoreRun, channel: str, shelf: Shelf) -> None:
     hour = run.now.astimezone(run.store.tz).hour
     run.tally.stockouts.append((channel, shelf.sku, hour))
-    run.tally.short_any.add(shelf.sku)
     if not (shelf.pk in run.daily_fresh and run.tally.markdown_started):
         run.tally.short_at_full_price.add(shelf.sku)
 

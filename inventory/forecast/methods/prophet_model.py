@@ -142,22 +142,17 @@ def prophet_fit(
     if len(fitted) < MIN_DAYS or fitted["y"].nunique() < 2:
         raise MethodError("too few distinct uncensored days for Prophet")
     yearly = len(window) >= YEARLY_MIN_DAYS
-    smooth = {}
-    if log:
-        smooth = {
-            "yearly_seasonality": YEARLY_FOURIER_ORDER if yearly else False,
-            "changepoint_prior_scale": CHANGEPOINT_PRIOR_SCALE,
-        }
-    model = Prophet(
-        **{
-            "weekly_seasonality": True,
-            "yearly_seasonality": yearly,
-            "daily_seasonality": False,
-            "holidays": _holidays_frame(window.start, window.end),
-            "uncertainty_samples": 0,
-            **smooth,
-        }
-    )
+    options: dict[str, Any] = {
+        "weekly_seasonality": True,
+        "yearly_seasonality": yearly,
+        "daily_seasonality": False,
+        "holidays": _holidays_frame(window.start, window.end),
+        "uncertainty_samples": 0,
+    }
+    if log:  # the forecast's own Prophet is the smoother one
+        options["yearly_seasonality"] = YEARLY_FOURIER_ORDER if yearly else False
+        options["changepoint_prior_scale"] = CHANGEPOINT_PRIOR_SCALE
+    model = Prophet(**options)
     regressors = [r for r in REGRESSORS if fitted[r].std() > 1e-9]
     for name in regressors:
         model.add_regressor(name)
