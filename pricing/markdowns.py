@@ -9,9 +9,13 @@ Policy (the README repeats it):
 * Expected remaining demand = the sales rate now x the hours left. The rate
   now is the units wanted in the last hour (sold in store plus ordered online,
   minus online reservations given back), per hour; after a quiet hour it is
-  the rate since opening instead, so one lull does not dump the price. This is
-  the intraday estimate; a forecast of the rest of the day can replace it in
-  ``expected_remaining_demand`` without changing the rest of the policy.
+  the rate since opening instead, so one lull does not dump the price.
+  The hours are weighed by the store's day profile (``DayProfile``: its
+  share of a day's daily-fresh demand in each local hour over the last four
+  weeks) when it has one: the evening thins out after the 18:00 peak, so the
+  flat rate at 18:30 would expect about twice the units the last hours bring,
+  and the markdown would stay too shallow until the shelf is written off. A
+  store without a day of ledger history yet counts plain hours.
 * If the stock left is no more than the expected demand, nothing changes. If it
   is more, sales must rise by ``stock / expected - 1``; the rate now was
   measured at the current markdown, so with the store's elasticity ``e`` (2:
@@ -27,6 +31,8 @@ Policy (the README repeats it):
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
@@ -38,33 +44,67 @@ MIN_HOURS = Decimal("0.5")
 PACE_WINDOW = dt.timedelta(hours=1)
 
 
-def _hours(delta: dt.timedelta) -> Decimal:
-    return max(Decimal(int(delta.total_seconds())) / Decimal(3600), MIN_HOURS)
+@dataclass(frozen=True)
+class DayProfile:
+    """How a store's daily-fresh demand spreads over its local hours.
+
+    ``shares[h]`` is the share of a day's units wanted in local hour ``h``
+    (they sum to 1). ``hours`` turns a span of time into hour-equivalents:
+    24 x the share of a day's demand inside it, so a flat profile gives plain
+    hours and the markdown's arithmetic keeps its units.
+    """
+
+    shares: Sequence[float]
+    tz: zoneinfo.ZoneInfo | dt.tzinfo
+
+    def hours(self, start: dt.datetime, end: dt.datetime) -> Decimal:
+        total = 0.0
+        at = start.astimezone(self.tz)
+        end = end.astimezone(self.tz)
+        while at < end:
+            hour_ends = at.replace(minute=0, second=0, microsecond=0) + dt.timedelta(
+                hours=1
+            )
+            step_end = min(hour_ends, end)
+            fraction = (step_end - at).total_seconds() / 3600
+            total += 24 * self.shares[at.hour] * fraction
+            at = step_end
+        return Decimal(f"{total:.4f}")
+
+
+def _span(start: dt.datetime, end: dt.datetime, profile: DayProfile | None) -> Decimal:
+    if end <= start:
+        return ZERO
+    if profile is not None:
+        return profile.hours(start, end)
+    return Decimal(int((end - start).total_seconds())) / Decimal(3600)
 
 
 @dataclass(frozen=True)
 class MarkdownWindow:
-    """The markdown window of one trading day (aware datetimes)."""
+    """The markdown window of one trading day (aware datetimes).
+
+    The ``hours_*`` methods count plain hours, or hour-equivalents of the
+    store's ``DayProfile`` when one is given (module docstring)."""
 
     trading_day: dt.date
     day_opens: dt.datetime
     starts: dt.datetime
     ends: dt.datetime
 
-    def hours_open(self, at: dt.datetime) -> Decimal:
+    def hours_open(self, at: dt.datetime, profile: DayProfile | None = None) -> Decimal:
         """Hours of trading so far (at least half an hour, to damp the morning)."""
-        return _hours(at - self.day_opens)
+        return max(_span(self.day_opens, at, profile), MIN_HOURS)
 
     def pace_from(self, at: dt.datetime) -> dt.datetime:
         """Where the "rate now" is measured from: an hour ago, or opening."""
         return max(self.day_opens, at - PACE_WINDOW)
 
-    def pace_hours(self, at: dt.datetime) -> Decimal:
-        return _hours(at - self.pace_from(at))
+    def pace_hours(self, at: dt.datetime, profile: DayProfile | None = None) -> Decimal:
+        return max(_span(self.pace_from(at), at, profile), MIN_HOURS)
 
-    def hours_left(self, at: dt.datetime) -> Decimal:
-        seconds = Decimal(int((self.ends - at).total_seconds()))
-        return max(seconds / Decimal(3600), ZERO)
+    def hours_left(self, at: dt.datetime, profile: DayProfile | None = None) -> Decimal:
+        return _span(at, self.ends, profile)
 
 
 def as_time(value: dt.time | str) -> dt.time:

@@ -22,7 +22,7 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, ExtractHour
 from django.utils import timezone
 
 from inventory.models import MovementKind, Product, StockMovement, Store, StoreProduct
@@ -40,7 +40,7 @@ from pricing.engine import (
     compute_price,
 )
 from pricing.errors import StoreProductNotPriced
-from pricing.markdowns import MarkdownWindow, markdown_window
+from pricing.markdowns import DayProfile, MarkdownWindow, markdown_window
 from pricing.models import (
     HourFactor,
     MarkdownFloor,
@@ -282,6 +282,46 @@ def demand_recent(
         row["store_product_id"]: (wanted(row, ""), wanted(row, "_recent"))
         for row in rows
     }
+
+
+# How far back the day profile looks, and the least it needs: one day of
+# daily-fresh sales (a store sells thousands) says more about the store's hours
+# than the flat rate does, and four weeks follow a change of season.
+PROFILE_DAYS = 28
+PROFILE_MIN_UNITS = Decimal(50)
+
+
+def day_profile(*, store: Store, before: dt.datetime) -> DayProfile | None:
+    """The store's daily-fresh demand by local hour over the ``PROFILE_DAYS``
+    before ``before`` (units wanted, as ``demand_recent`` counts them), or None
+    with fewer than ``PROFILE_MIN_UNITS`` units. One query."""
+    rows = (
+        StockMovement.objects.filter(
+            store_product__store=store,
+            store_product__product__is_daily_fresh=True,
+            created_at__gte=before - dt.timedelta(days=PROFILE_DAYS),
+            created_at__lt=before,
+            kind__in=[
+                MovementKind.SALE_IN_STORE,
+                MovementKind.RESERVE,
+                MovementKind.RELEASE,
+            ],
+        )
+        .annotate(hour=ExtractHour("created_at", tzinfo=store.tz))
+        .values("hour")
+        .annotate(
+            sold=Sum("on_hand_delta", filter=Q(kind=MovementKind.SALE_IN_STORE)),
+            held=Sum("reserved_delta", filter=~Q(kind=MovementKind.SALE_IN_STORE)),
+        )
+    )
+    units = [Decimal(0)] * 24
+    for row in rows:
+        wanted = -(row["sold"] or 0) + (row["held"] or 0)
+        units[row["hour"]] += max(Decimal(wanted), Decimal(0))
+    total = sum(units)
+    if total < PROFILE_MIN_UNITS:
+        return None
+    return DayProfile(shares=[float(u / total) for u in units], tz=store.tz)
 
 
 # --- price() ------------------------------------------------------------------

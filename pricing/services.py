@@ -57,6 +57,7 @@ from pricing.models import (
     RunTrigger,
 )
 from pricing.selectors import (
+    day_profile,
     demand_recent,
     local_weekday_hour,
     markdown_floors,
@@ -270,8 +271,10 @@ def _reprice_in_batches(
         store_floor, own_floors = markdown_floors(
             store=store, price_settings=price_settings
         )
-        hours_open, hours_left = window.hours_open(at), window.hours_left(at)
-        pace_hours = window.pace_hours(at)
+        profile = day_profile(store=store, before=window.day_opens)
+        hours_open = window.hours_open(at, profile)
+        hours_left = window.hours_left(at, profile)
+        pace_hours = window.pace_hours(at, profile)
         for row in rows:
             if not row.product__is_daily_fresh:
                 continue

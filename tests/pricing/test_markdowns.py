@@ -9,12 +9,13 @@ import pytest
 from inventory.models import StockMovement
 from inventory.services import stock_receive, stock_sell_in_store
 from pricing.markdowns import (
+    DayProfile,
     expected_remaining_demand,
     markdown_percent_needed,
     markdown_window,
 )
 from pricing.models import MarkdownFloor, MarkdownStep, PriceChange, RunTrigger
-from pricing.selectors import price, stores_in_markdown_window
+from pricing.selectors import day_profile, price, stores_in_markdown_window
 from pricing.services import store_reprice
 from tests.factories import CategoryFactory, ProductFactory, StoreFactory
 from tests.pricing.conftest import price_settings
@@ -142,16 +143,16 @@ def shoppers(percent_off: Decimal, base: int) -> int:
     return int((base * (1 + 2 * percent_off / 100)).to_integral_value())
 
 
-def evening(store, tofu, provider, *, markdowns: bool) -> list[tuple]:
+def evening(store, tofu, provider, *, markdowns: bool, day: int = 3) -> list[tuple]:
     """A trading day: 100 received, 7 an hour sold at list until 17:00 (37
     left), then a slowing evening; every half hour a markdown run (if
     ``markdowns``) and the shoppers of that half hour at the shelf price."""
-    stock_receive(store_product=tofu, quantity=100, received_at=local(3, 7, 30))
+    stock_receive(store_product=tofu, quantity=100, received_at=local(day, 7, 30))
     for slot in range(18):  # 08:00 to 16:30: 3 and 4 alternately
-        sell(tofu, 3 + slot % 2, local(3, 8, 10) + dt.timedelta(minutes=30 * slot))
+        sell(tofu, 3 + slot % 2, local(day, 8, 10) + dt.timedelta(minutes=30 * slot))
     trajectory = []
     for slot, base in enumerate([4, 4, 4, 3, 3, 3, 2, 2, 2, 2]):
-        at = local(3, 17) + dt.timedelta(minutes=30 * slot)
+        at = local(day, 17) + dt.timedelta(minutes=30 * slot)
         if markdowns:
             store_reprice(
                 store=store, trigger=RunTrigger.MARKDOWN, now=at, provider=provider
@@ -204,6 +205,91 @@ def test_an_evening_of_markdowns_sells_daily_fresh_out_above_the_floor(
     # the engine read gives the shelf price at any moment of the evening
     assert price(store, tofu, local(3, 21, 45)).amount == D("6.00")
     assert price(store, tofu, local(3, 20, 45)).amount == D("9.00")
+
+
+def test_a_day_profile_weighs_hours_by_their_share_of_demand():
+    flat = DayProfile(shares=[1 / 24] * 24, tz=SHANGHAI)
+    assert flat.hours(local(3, 17, 30), local(3, 22)) == D("4.5000")
+    evening_shares = [0.0] * 24
+    evening_shares[17], evening_shares[18], evening_shares[21] = 0.5, 0.25, 0.25
+    profile = DayProfile(shares=evening_shares, tz=SHANGHAI)
+    # half of 17:00 (half of 12 hour-equivalents) and all of 18:00 (6); 19:00
+    # and 20:00 sold nothing
+    assert profile.hours(local(3, 17, 30), local(3, 21)) == D("12.0000")
+    assert profile.hours(local(3, 21), local(3, 21, 15)) == D("1.5000")
+    assert profile.hours(local(3, 22), local(3, 21)) == D("0.0000")
+
+
+@pytest.mark.django_db
+def test_the_day_profile_counts_what_was_wanted_by_local_hour(
+    store, tofu, make_store_product
+):
+    from inventory.services import ReservationLine, stock_reserve
+
+    assert day_profile(store=store, before=local(4, 0)) is None  # no history
+    stock_receive(store_product=tofu, quantity=200, received_at=local(2, 7))
+    sell(tofu, 60, local(2, 9, 15))
+    sell(tofu, 30, local(3, 18, 40))
+    (reservation,) = stock_reserve(
+        lines=[ReservationLine(store_product=tofu, quantity=10)], reference="APP-1"
+    )
+    StockMovement.objects.filter(kind="reserve").update(created_at=local(3, 18, 5))
+    sell(tofu, 99, local(4, 18))  # today: not history
+    ambient = make_store_product(product=ProductFactory(sku="RICE"))
+    stock_receive(store_product=ambient, quantity=500, received_at=local(2, 7))
+    sell(ambient, 400, local(3, 12))  # not daily fresh: not in the profile
+    assert reservation.quantity == 10
+
+    profile = day_profile(store=store, before=local(4, 0))
+
+    # 60 at 09:00 and 30 sold + 10 reserved at 18:00, of 100
+    assert {h: round(s, 3) for h, s in enumerate(profile.shares) if s} == {
+        9: 0.6,
+        18: 0.4,
+    }
+    sell(tofu, 1, dt.datetime(2025, 5, 6, 9, tzinfo=SHANGHAI))  # 29 days before
+    assert day_profile(store=store, before=local(4, 0)).shares[9] == 0.6
+
+
+@pytest.mark.django_db
+def test_yesterdays_evening_makes_tonights_markdown_earlier_and_deeper(
+    store, tofu, clear_weather, make_store_product
+):
+    """The evening above, with yesterday's daily fresh (bread, the same
+    slowing evening unmarked) in the ledger. At 17:00 the flat rate expected
+    35 of the 37 left: one 10% step, 6 left to clear at 21:00. Yesterday's
+    hours say the 5 hours after 17:00 bring 29 units to the last hour's 7
+    (4.14 hour-equivalents): 37 left is +28%, 14% at elasticity 2, two steps
+    at once, and the shelf sells out by 21:00 without a 40% cut."""
+    bread = make_store_product(
+        product=ProductFactory(
+            sku="BREAD",
+            category=tofu.product.category,
+            is_daily_fresh=True,
+            shelf_life_days=1,
+        ),
+        list_price=D("10.00"),
+    )
+    evening(store, bread, clear_weather, markdowns=False, day=2)
+    trajectory = evening(store, tofu, clear_weather, markdowns=True, day=3)
+
+    assert tofu.on_hand == 0
+    assert trajectory == [
+        ("17:00", D("8.00"), 6),
+        ("17:30", D("8.00"), 6),
+        ("18:00", D("8.00"), 6),
+        ("18:30", D("8.00"), 4),
+        ("19:00", D("8.00"), 4),
+        ("19:30", D("8.00"), 4),
+        ("20:00", D("8.00"), 3),
+        ("20:30", D("8.00"), 3),
+        ("21:00", D("8.00"), 1),
+        ("21:30", D("8.00"), 0),
+    ]
+    steps = MarkdownStep.objects.filter(store_product=tofu)
+    assert [(s.percent, s.stock_left, s.expected_demand) for s in steps] == [
+        (D("20.00"), D("37.000"), D("29.000")),
+    ]
 
 
 @pytest.mark.django_db
