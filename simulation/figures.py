@@ -261,6 +261,11 @@ def _stock(tallies: list[Any]) -> dict[str, Any]:
         # while the product was on sale at full price (module docstring).
         "product_days_short": short,
         "stockout_rate": _ratio(short, product_days),
+        # Of those, daily fresh (ordered no higher than the forecast) and the
+        # rest (ordered to cover the days until the next delivery).
+        "product_days_short_daily_fresh": sum(
+            len(t.short_daily_fresh) for t in tallies
+        ),
         "product_days_short_any_time": sum(
             len({sku for _, sku, _ in t.stockouts}) for t in tallies
         ),

@@ -153,7 +153,8 @@ def _rows(day: dict[str, Any]) -> list[tuple[str, str]]:
         (
             "Stock-outs: product-days a shopper found empty at full price",
             f"{st['product_days_short']} of "
-            f"{st['product_days']} ({pct(st['stockout_rate'])})",
+            f"{st['product_days']} ({pct(st['stockout_rate'])}); "
+            f"{st['product_days_short_daily_fresh']} of them daily fresh",
         ),
         (
             "Product-days a shopper found empty at any hour",

@@ -79,6 +79,7 @@ class DayTally:
     # daily-fresh shelf emptied once the evening markdown has begun is the
     # markdown doing its job: DOMAIN.md).
     short_at_full_price: set[str] = field(default_factory=set)
+    short_daily_fresh: set[str] = field(default_factory=set)  # of those above
     markdown_started: bool = False
     price_walks: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     app_refused: int = 0
@@ -564,6 +565,8 @@ def _stockout(run: StoreRun, channel: str, shelf: Shelf) -> None:
     run.tally.stockouts.append((channel, shelf.sku, hour))
     if not (shelf.pk in run.daily_fresh and run.tally.markdown_started):
         run.tally.short_at_full_price.add(shelf.sku)
+        if shelf.pk in run.daily_fresh:
+            run.tally.short_daily_fresh.add(shelf.sku)
 
 
 def _shopper(run: StoreRun) -> None:

@@ -41,6 +41,7 @@ def test_a_daily_fresh_shelf_empty_after_the_markdown_began_is_no_stock_out():
 
     assert tally.short_at_full_price == {"RICE"}
     assert figures["product_days_short"] == 1
+    assert figures["product_days_short_daily_fresh"] == 0
     assert figures["stockout_rate"] == 0.25
     assert figures["product_days_short_any_time"] == 2
     assert figures["shopper_stockouts"] == {"in_store": 3, "app": 1}
@@ -49,4 +50,6 @@ def test_a_daily_fresh_shelf_empty_after_the_markdown_began_is_no_stock_out():
 def test_a_daily_fresh_shelf_empty_before_the_markdown_is_a_stock_out():
     tally = DayTally(products=2)
     _stockout(run_at(12, tally), "in_store", shelf(1, "BREAD"))
-    assert _stock([tally])["product_days_short"] == 1
+    figures = _stock([tally])
+    assert figures["product_days_short"] == 1
+    assert figures["product_days_short_daily_fresh"] == 1
