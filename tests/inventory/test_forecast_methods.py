@@ -233,3 +233,17 @@ def test_the_combination_weighs_log_prophet_twice_and_smoothing_once():
     assert combined.point == pytest.approx([10] * 7, rel=0.25)
     assert (combined.lower <= combined.point).all()
     assert (combined.point <= combined.upper).all()
+
+
+def test_the_backtest_forecasts_a_week_at_the_regular_price_not_a_promotion():
+    from inventory.forecast.backtest import regular_price
+
+    # 10.00 for five weeks, then a promotion at 7.50 in its third day when the
+    # week starts: the week is forecast at 10.00 (the shelf price the nightly
+    # run reads carries no promotion), not at 7.50 for seven days.
+    history = window(np.full(38, 5.0))
+    history.price[-3:] = 7.5
+    assert regular_price(history) == 10.0
+    # a price change two weeks old is the regular price by now
+    history.price[-14:] = 12.0
+    assert regular_price(history) == 12.0
