@@ -203,10 +203,10 @@ def test_log_prophet_forecasts_the_median_of_noisy_demand_and_its_80_interval():
     assert forecast.upper.mean() == pytest.approx(np.quantile(y, 0.9), rel=0.15)
 
 
-def test_the_combination_weighs_log_prophet_twice_and_smoothing_once():
+def test_the_combination_weighs_log_prophet_four_times_smoothing():
     # A flat series of 10 a day with a small weekly ripple, 16 weeks: both
-    # parts forecast about 10; the combination is exactly 2/3 Prophet plus
-    # 1/3 smoothing each day.
+    # parts forecast about 10; the combination is exactly 4/5 Prophet plus
+    # 1/5 smoothing each day.
     rng = np.random.default_rng(7)
     y = rng.poisson(np.full(112, 10.0)).astype(float)
     history = window(y)
@@ -228,8 +228,8 @@ def test_the_combination_weighs_log_prophet_twice_and_smoothing_once():
     ets = method_predict(
         ForecastMethod.ETS, parts["ets"], window=history, future=future
     )
-    assert combined.point == pytest.approx((2 * prophet.point + ets.point) / 3)
-    assert combined.upper == pytest.approx((2 * prophet.upper + ets.upper) / 3)
+    assert combined.point == pytest.approx((4 * prophet.point + ets.point) / 5)
+    assert combined.upper == pytest.approx((4 * prophet.upper + ets.upper) / 5)
     assert combined.point == pytest.approx([10] * 7, rel=0.25)
     assert (combined.lower <= combined.point).all()
     assert (combined.point <= combined.upper).all()
