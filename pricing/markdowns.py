@@ -11,10 +11,11 @@ Policy (the README repeats it):
   minus online reservations given back), per hour; after a quiet hour it is
   the rate since opening instead, so one lull does not dump the price.
   The hours are weighed by the store's day profile (``DayProfile``: its
-  share of a day's daily-fresh demand in each local hour over the last four
-  weeks) when it has one: the evening thins out after the 18:00 peak, so the
-  flat rate at 18:30 would expect about twice the units the last hours bring,
-  and the markdown would stay too shallow until the shelf is written off. A
+  share of a day's demand in each local hour over the last four weeks, read
+  from the products never marked down) when it has one: the evening thins
+  out after the 18:00 peak, so the flat rate at 18:30 would expect about twice
+  the units the last hours bring, and the markdown would stay too shallow
+  until the shelf is written off. A
   store without a day of ledger history yet counts plain hours.
 * If the stock left is no more than the expected demand, nothing changes. If it
   is more, sales must rise by ``stock / expected - 1``; the rate now was

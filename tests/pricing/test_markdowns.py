@@ -226,19 +226,19 @@ def test_the_day_profile_counts_what_was_wanted_by_local_hour(
 ):
     from inventory.services import ReservationLine, stock_reserve
 
+    rice = make_store_product(product=ProductFactory(sku="RICE"))
     assert day_profile(store=store, before=local(4, 0)) is None  # no history
-    stock_receive(store_product=tofu, quantity=200, received_at=local(2, 7))
-    sell(tofu, 60, local(2, 9, 15))
-    sell(tofu, 30, local(3, 18, 40))
-    (reservation,) = stock_reserve(
-        lines=[ReservationLine(store_product=tofu, quantity=10)], reference="APP-1"
+    stock_receive(store_product=rice, quantity=200, received_at=local(2, 7))
+    sell(rice, 60, local(2, 9, 15))
+    sell(rice, 30, local(3, 18, 40))
+    stock_reserve(
+        lines=[ReservationLine(store_product=rice, quantity=10)], reference="APP-1"
     )
     StockMovement.objects.filter(kind="reserve").update(created_at=local(3, 18, 5))
-    sell(tofu, 99, local(4, 18))  # today: not history
-    ambient = make_store_product(product=ProductFactory(sku="RICE"))
-    stock_receive(store_product=ambient, quantity=500, received_at=local(2, 7))
-    sell(ambient, 400, local(3, 12))  # not daily fresh: not in the profile
-    assert reservation.quantity == 10
+    sell(rice, 99, local(4, 18))  # today: not history
+    # daily fresh sells at markdown pace in the evening: not the store's hours
+    stock_receive(store_product=tofu, quantity=500, received_at=local(2, 7))
+    sell(tofu, 400, local(3, 20))
 
     profile = day_profile(store=store, before=local(4, 0))
 
@@ -247,7 +247,7 @@ def test_the_day_profile_counts_what_was_wanted_by_local_hour(
         9: 0.6,
         18: 0.4,
     }
-    sell(tofu, 1, dt.datetime(2025, 5, 6, 9, tzinfo=SHANGHAI))  # 29 days before
+    sell(rice, 1, dt.datetime(2025, 5, 6, 9, tzinfo=SHANGHAI))  # 29 days before
     assert day_profile(store=store, before=local(4, 0)).shares[9] == 0.6
 
 
@@ -255,22 +255,14 @@ def test_the_day_profile_counts_what_was_wanted_by_local_hour(
 def test_yesterdays_evening_makes_tonights_markdown_earlier_and_deeper(
     store, tofu, clear_weather, make_store_product
 ):
-    """The evening above, with yesterday's daily fresh (bread, the same
-    slowing evening unmarked) in the ledger. At 17:00 the flat rate expected
+    """The evening above, with yesterday's sales of a product never marked
+    down (rice, the same slowing day) in the ledger. At 17:00 the flat rate expected
     35 of the 37 left: one 10% step, 6 left to clear at 21:00. Yesterday's
     hours say the 5 hours after 17:00 bring 29 units to the last hour's 7
     (4.14 hour-equivalents): 37 left is +28%, 14% at elasticity 2, two steps
     at once, and the shelf sells out by 21:00 without a 40% cut."""
-    bread = make_store_product(
-        product=ProductFactory(
-            sku="BREAD",
-            category=tofu.product.category,
-            is_daily_fresh=True,
-            shelf_life_days=1,
-        ),
-        list_price=D("10.00"),
-    )
-    evening(store, bread, clear_weather, markdowns=False, day=2)
+    rice = make_store_product(product=ProductFactory(sku="RICE"), list_price=D("10.00"))
+    evening(store, rice, clear_weather, markdowns=False, day=2)
     trajectory = evening(store, tofu, clear_weather, markdowns=True, day=3)
 
     assert tofu.on_hand == 0
