@@ -414,14 +414,7 @@ def _take_in_hand(*, store_product_id: int, take: _Take) -> StockMovement:
     reservations short, and if on hand is still too low, record a correction for
     the missing units so that on hand ends at zero, never below.
     """
-    updated = StoreProduct.objects.filter(
-        pk=store_product_id,
-        on_hand__gte=_qty(F("reserved") - take.release + take.quantity),
-    ).update(
-        on_hand=_qty(F("on_hand") - take.quantity),
-        reserved=_qty(F("reserved") - take.release),
-    )
-    if not updated:
+    if not _take_if_room(store_product_id, take):
         store_product = _lock_store_product(store_product_id)
         if take.release:
             StoreProduct.objects.filter(pk=store_product_id).update(
@@ -457,6 +450,25 @@ def _take_in_hand(*, store_product_id: int, take: _Take) -> StockMovement:
         StoreProduct.objects.filter(pk=store_product_id).update(
             on_hand=_qty(F("on_hand") - take.quantity)
         )
+    return _take_recorded(store_product_id=store_product_id, take=take)
+
+
+def _take_if_room(store_product_id: int, take: _Take) -> bool:
+    """``_take_in_hand``'s fast path: the one conditional UPDATE that keeps
+    ``reserved <= on_hand``; False (nothing written) when the count disagrees."""
+    return bool(
+        StoreProduct.objects.filter(
+            pk=store_product_id,
+            on_hand__gte=_qty(F("reserved") - take.release + take.quantity),
+        ).update(
+            on_hand=_qty(F("on_hand") - take.quantity),
+            reserved=_qty(F("reserved") - take.release),
+        )
+    )
+
+
+def _take_recorded(*, store_product_id: int, take: _Take) -> StockMovement:
+    """The lots and the ledger row of goods that just left the count."""
     _consume_lots(store_product_id=store_product_id, quantity=take.quantity)
     return StockMovement.objects.create(
         store_product_id=store_product_id,
@@ -610,7 +622,6 @@ def stock_write_off(
     )
 
 
-@transaction.atomic
 def stock_sell_in_store(
     *,
     store_product: StoreProduct,
@@ -619,19 +630,29 @@ def stock_sell_in_store(
     reference: str = "",
     actor: Any = None,
 ) -> StockMovement:
-    """A shopper pays for goods already in hand: never refused for stock."""
+    """A shopper pays for goods already in hand: never refused for stock.
+
+    When the count has room (nearly always) the sale is one transaction, the
+    caller's when there is one (a till checkout sells each line in it), with
+    no savepoint of its own: only the database can fail in it, and the caller
+    cannot go on after that anyway. A count that disagrees with the shelf
+    takes ``_take_in_hand``'s slow path in a savepoint as before, since the
+    shortages it flags run orders' listeners, whose refusals a caller may
+    catch."""
     quantity = parse_quantity(product=store_product.product, quantity=quantity)
-    return _take_in_hand(
-        store_product_id=store_product.pk,
-        take=_Take(
-            kind=MovementKind.SALE_IN_STORE,
-            quantity=quantity,
-            unit_price=unit_price,
-            reference=reference,
-            reason="",
-            actor=actor,
-        ),
+    take = _Take(
+        kind=MovementKind.SALE_IN_STORE,
+        quantity=quantity,
+        unit_price=unit_price,
+        reference=reference,
+        reason="",
+        actor=actor,
     )
+    with transaction.atomic(savepoint=False):
+        if _take_if_room(store_product.pk, take):
+            return _take_recorded(store_product_id=store_product.pk, take=take)
+    with transaction.atomic():
+        return _take_in_hand(store_product_id=store_product.pk, take=take)
 
 
 # --- Online reservations ----------------------------------------------------------
