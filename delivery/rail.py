@@ -110,9 +110,11 @@ def seconds_to_packing(station: RailStation, packing: RailStation | None) -> int
     if packing is None:
         return None
     edges: dict[int, list[tuple[int, int]]] = {}
-    for a, b, seconds in RailSegment.objects.filter(
-        store_id=station.store_id
-    ).values_list("from_station_id", "to_station_id", "travel_seconds"):
+    for a, b, seconds in (
+        RailSegment.objects.filter(store_id=station.store_id)
+        .order_by()  # any order: no join of the stations to sort them
+        .values_list("from_station_id", "to_station_id", "travel_seconds")
+    ):
         edges.setdefault(a, []).append((b, seconds))
     best = {station.pk: 0}
     queue = [(0, station.pk)]
@@ -232,7 +234,12 @@ def rail_event_record(*, controller: RailController, body: bytes) -> PickTask:
     PickTask.objects.filter(pk=task.pk).update(**changes)
     if kind == RailEventKind.HUNG:
         _last_bag_hung(fulfilment)
-    task.refresh_from_db()
+    # The row is locked and was read above: what changed is set on it (times
+    # in UTC, as the database gives them back), not read back.
+    for name, value in changes.items():
+        if isinstance(value, dt.datetime):
+            value = value.astimezone(dt.UTC)
+        setattr(task, name, value)
     return task
 
 
