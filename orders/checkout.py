@@ -355,7 +355,9 @@ def _place(info: _CheckoutInfo) -> CheckoutResult:
                 reference=order.number,
             )
     if paid:
-        order_fulfilment_open(order, lines)
+        order_fulfilment_open(
+            order, lines, slot_id=info.promise.slot_id if info.promise else None
+        )
     events = OrderEvent.objects.bulk_create(_timeline(order, info, paid))
     _close_cart(info.cart)
     # Everything the answer shows is in hand: no need to read it back.
