@@ -861,8 +861,11 @@ def _reserve_lines(
     return reservations
 
 
-def _claim_held(reservation: Reservation, new_state: str) -> StoreProduct:
-    """Move a held reservation to ``new_state``; refuse if it is no longer held.
+def _claim_held(
+    reservation: Reservation, new_state: str, **changes: Any
+) -> StoreProduct:
+    """Move a held reservation to ``new_state`` (with ``changes`` to its other
+    fields in the same UPDATE); refuse if it is no longer held.
 
     Locks the store product first (the lock order every service keeps) and
     returns it as locked.
@@ -870,7 +873,7 @@ def _claim_held(reservation: Reservation, new_state: str) -> StoreProduct:
     locked = _lock_store_product(reservation.store_product_id)
     updated = Reservation.objects.filter(
         pk=reservation.pk, state=ReservationState.HELD
-    ).update(state=new_state, updated_at=timezone.now())
+    ).update(state=new_state, updated_at=timezone.now(), **changes)
     if not updated:
         current = Reservation.objects.get(pk=reservation.pk)
         raise ReservationNotHeld(
@@ -944,13 +947,12 @@ def reservation_pick(
     """
     product = reservation.store_product.product
     quantity = parse_quantity(product=product, quantity=quantity)
-    locked = _claim_held(reservation, ReservationState.PICKED)
+    locked = _claim_held(reservation, ReservationState.PICKED, quantity_picked=quantity)
     try:
         _refuse_beyond_on_hand(locked, product=product, quantity=quantity, verb="pick")
     except MoreThanOnHand:
         reservation.state = ReservationState.HELD  # the claim is rolled back
         raise
-    Reservation.objects.filter(pk=reservation.pk).update(quantity_picked=quantity)
     reservation.quantity_picked = quantity
     _take_in_hand(
         store_product_id=reservation.store_product_id,
