@@ -367,6 +367,7 @@ def _bag_from_token(store: Store, token: str) -> Bag:
     bag = (
         Bag.objects.select_for_update()
         .filter(store=store, code=data.get("b"), is_active=True)
+        .order_by("pk")  # the code is unique: no join of the store to sort by
         .first()
     )
     if bag is None:
@@ -377,9 +378,13 @@ def _bag_from_token(store: Store, token: str) -> Bag:
 def hang_station(task: PickTask) -> RailStation | None:
     if task.zone_id is None:
         return None
-    return RailStation.objects.filter(
-        zone_id=task.zone_id, kind=StationKind.HANG, is_active=True
-    ).first()
+    return (
+        RailStation.objects.filter(
+            zone_id=task.zone_id, kind=StationKind.HANG, is_active=True
+        )
+        .order_by("pk")  # one active hang station a zone: nothing to sort by
+        .first()
+    )
 
 
 @transaction.atomic

@@ -22,6 +22,7 @@ import time
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -170,9 +171,12 @@ def rail_event_record(*, controller: RailController, body: bytes) -> PickTask:
     """
     data = _parse_event(body)
     store = controller.store
+    # Codes are unique: ordered by the key, the lock takes the bag's row
+    # alone, not the store's too through a join to sort by it.
     bag = (
         Bag.objects.select_for_update()
         .filter(store=store, code=data["bag"].strip())
+        .order_by("pk")
         .first()
     )
     if bag is None or bag.task_id is None:
@@ -180,9 +184,11 @@ def rail_event_record(*, controller: RailController, body: bytes) -> PickTask:
             f"No bag {data['bag']!r} is on a task at {store.code}.",
             {"field": "bag"},
         )
-    station = RailStation.objects.filter(
-        store=store, code=data["station"].strip().upper()
-    ).first()
+    station = (
+        RailStation.objects.filter(store=store, code=data["station"].strip().upper())
+        .order_by("pk")
+        .first()
+    )
     if station is None:
         raise RailEventRefused(
             f"{store.code} has no rail station {data['station']!r}.",
@@ -249,12 +255,14 @@ def _last_bag_hung(fulfilment: Fulfilment) -> None:
     tasks = PickTask.objects.filter(fulfilment=fulfilment).exclude(
         state=PickTaskState.CANCELLED
     )
-    if tasks.exclude(state=PickTaskState.BAGGED).exists():
+    seen = tasks.aggregate(
+        not_bagged=Count("pk", filter=~Q(state=PickTaskState.BAGGED)),
+        not_hung=Count("pk", filter=Q(hung_at__isnull=True)),
+        last=Max("hung_at"),
+    )
+    if seen["not_bagged"] or seen["not_hung"]:
         return
-    if tasks.filter(hung_at__isnull=True).exists():
-        return
-    last = max(tasks.values_list("hung_at", flat=True))
-    Fulfilment.objects.filter(pk=fulfilment.pk).update(last_hung_at=last)
+    Fulfilment.objects.filter(pk=fulfilment.pk).update(last_hung_at=seen["last"])
 
 
 def bags_on_rail(*, store: Any, now: dt.datetime | None = None) -> list[dict]:
