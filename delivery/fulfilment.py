@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from delivery.errors import PickingStarted
@@ -155,8 +155,12 @@ def open_fulfilment(
     return fulfilment
 
 
-def bags_free(task_ids: Sequence[int]) -> None:
-    Bag.objects.filter(task_id__in=list(task_ids)).update(
+def bags_free(task_ids: Sequence[int] | QuerySet) -> None:
+    """The bags of these tasks are free again (``task_ids`` may be a query of
+    the ids, run as a subquery of the one UPDATE)."""
+    if not isinstance(task_ids, QuerySet):
+        task_ids = list(task_ids)
+    Bag.objects.filter(task_id__in=task_ids).update(
         task=None, updated_at=timezone.now()
     )
 
