@@ -32,7 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, DecimalField, F, Value, When
 from django.db.models.functions import Round
 from django.utils import timezone
 
@@ -44,6 +44,7 @@ from inventory.errors import (
     ReservationNotHeld,
 )
 from inventory.models import (
+    QUANTITY,
     MovementKind,
     Product,
     Reservation,
@@ -335,6 +336,36 @@ def _consume_lots(*, store_product_id: int, quantity: Decimal) -> None:
         remaining -= take
 
 
+def _consume_lots_of(wanted: Mapping[int, Decimal]) -> None:
+    """``_consume_lots`` for several store products at once: their lots read
+    (and locked) in one query, oldest first within each, and what each gives
+    written in one UPDATE. The caller holds every one's store product row."""
+    remaining = dict(wanted)
+    taken: dict[int, Decimal] = {}
+    lots = (
+        StockLot.objects.filter(store_product_id__in=list(wanted), quantity_left__gt=0)
+        .order_by("store_product_id", "best_before", "pk")
+        .select_for_update()
+        .values_list("pk", "store_product_id", "quantity_left")
+    )
+    for pk, store_product_id, quantity_left in lots:
+        if remaining[store_product_id] <= 0:
+            continue
+        take = min(quantity_left, remaining[store_product_id])
+        taken[pk] = take
+        remaining[store_product_id] -= take
+    if taken:
+        StockLot.objects.filter(pk__in=list(taken)).update(
+            quantity_left=_qty(
+                F("quantity_left")
+                - Case(
+                    *(When(pk=pk, then=Value(take)) for pk, take in taken.items()),
+                    output_field=DecimalField(**QUANTITY),
+                )
+            )
+        )
+
+
 def _flag_short(
     *, store_product: StoreProduct, room_needed: Decimal, exclude_pk: int | None = None
 ) -> list[Reservation]:
@@ -470,7 +501,14 @@ def _take_if_room(store_product_id: int, take: _Take) -> bool:
 def _take_recorded(*, store_product_id: int, take: _Take) -> StockMovement:
     """The lots and the ledger row of goods that just left the count."""
     _consume_lots(store_product_id=store_product_id, quantity=take.quantity)
-    return StockMovement.objects.create(
+    movement = _movement_of(store_product_id=store_product_id, take=take)
+    movement.save(force_insert=True)
+    return movement
+
+
+def _movement_of(*, store_product_id: int, take: _Take) -> StockMovement:
+    """The ledger row of goods that left the count (not written yet)."""
+    return StockMovement(
         store_product_id=store_product_id,
         kind=take.kind,
         on_hand_delta=-take.quantity,
@@ -632,27 +670,103 @@ def stock_sell_in_store(
 ) -> StockMovement:
     """A shopper pays for goods already in hand: never refused for stock.
 
-    When the count has room (nearly always) the sale is one transaction, the
-    caller's when there is one (a till checkout sells each line in it), with
-    no savepoint of its own: only the database can fail in it, and the caller
-    cannot go on after that anyway. A count that disagrees with the shelf
-    takes ``_take_in_hand``'s slow path in a savepoint as before, since the
-    shortages it flags run orders' listeners, whose refusals a caller may
-    catch."""
-    quantity = parse_quantity(product=store_product.product, quantity=quantity)
-    take = _Take(
-        kind=MovementKind.SALE_IN_STORE,
-        quantity=quantity,
-        unit_price=unit_price,
+    One line of ``stock_sell_in_store_lines`` (which see)."""
+    [movement] = stock_sell_in_store_lines(
+        lines=[SaleLine(store_product, quantity, unit_price)],
         reference=reference,
-        reason="",
         actor=actor,
     )
+    return movement
+
+
+@dataclass(frozen=True)
+class SaleLine:
+    """One line of a till payment: goods in the shopper's hand, at a price."""
+
+    store_product: StoreProduct
+    quantity: Any
+    unit_price: Decimal
+
+
+def stock_sell_in_store_lines(
+    *, lines: Sequence[SaleLine], reference: str = "", actor: Any = None
+) -> list[StockMovement]:
+    """The lines of one till payment leave the count: never refused for stock.
+    Returns each line's ledger row, in the order of ``lines``.
+
+    Each line is its own conditional UPDATE, in store-product order (the lock
+    order); when the count has room (nearly always) its lots are then taken in
+    one read and one UPDATE for every line and its ledger rows written in one
+    INSERT. That is one transaction, the caller's when there is one (a till
+    checkout), without a savepoint of its own: only the database can fail in
+    it, and the caller cannot go on after that anyway. A line whose count
+    disagrees with the shelf takes ``_take_in_hand``'s slow path in a savepoint
+    as before, since the shortages it flags run orders' listeners, whose
+    refusals a caller may catch. Bad quantities are refused before anything is
+    written."""
+    takes = sorted(
+        (
+            (
+                line.store_product.pk,
+                index,
+                _Take(
+                    kind=MovementKind.SALE_IN_STORE,
+                    quantity=parse_quantity(
+                        product=line.store_product.product, quantity=line.quantity
+                    ),
+                    unit_price=line.unit_price,
+                    reference=reference,
+                    reason="",
+                    actor=actor,
+                ),
+            )
+            for index, line in enumerate(lines)
+        ),
+        key=lambda item: (item[0], item[1]),
+    )
+    movements: dict[int, StockMovement] = {}
+    with_room: list[tuple[int, int, _Take]] = []
+    for store_product_id, index, take in takes:
+        with transaction.atomic(savepoint=False):
+            if _take_if_room(store_product_id, take):
+                with_room.append((store_product_id, index, take))
+                continue
+        # Every count changed so far gets its lots and ledger rows before the
+        # slow path, so that a refusal caught above it leaves none without.
+        movements.update(_sales_recorded(with_room))
+        with_room = []
+        with transaction.atomic():
+            movements[index] = _take_in_hand(
+                store_product_id=store_product_id, take=take
+            )
+    movements.update(_sales_recorded(with_room))
+    return [movements[index] for index in range(len(lines))]
+
+
+def _sales_recorded(
+    sold: Sequence[tuple[int, int, _Take]],
+) -> dict[int, StockMovement]:
+    """The lots and ledger rows of till lines whose counts just changed (each
+    a store product id, the line's index and its take): one read and one
+    UPDATE of the lots, one INSERT of the rows. Returns the rows by index."""
+    if not sold:
+        return {}
     with transaction.atomic(savepoint=False):
-        if _take_if_room(store_product.pk, take):
-            return _take_recorded(store_product_id=store_product.pk, take=take)
-    with transaction.atomic():
-        return _take_in_hand(store_product_id=store_product.pk, take=take)
+        wanted: dict[int, Decimal] = {}
+        for store_product_id, _, take in sold:
+            wanted[store_product_id] = (
+                wanted.get(store_product_id, ZERO) + take.quantity
+            )
+        _consume_lots_of(wanted)
+        created = StockMovement.objects.bulk_create(
+            [
+                _movement_of(store_product_id=store_product_id, take=take)
+                for store_product_id, _, take in sold
+            ]
+        )
+    return {
+        index: movement for (_, index, _), movement in zip(sold, created, strict=True)
+    }
 
 
 # --- Online reservations ----------------------------------------------------------
