@@ -123,10 +123,10 @@ def test_an_app_order_from_checkout_to_packed(
             controller=floor.controller, body=json.dumps(body).encode()
         )
 
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(13):
         task = rail("hung", "H-PRODUCE")
     assert task.expected_at == task.hung_at + dt.timedelta(seconds=40)
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(8):
         task = rail("arrived", "PACK1")
     assert task.location.code == "PACK1"
 
