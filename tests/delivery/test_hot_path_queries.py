@@ -15,6 +15,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from delivery.models import FulfilmentLine
 from delivery.packing import fulfilment_pack
@@ -24,12 +25,16 @@ from delivery.picking import (
     pick_task_bag,
     pick_task_claim,
 )
+from delivery.promise import ready_estimate
 from delivery.rail import rail_event_record
+from delivery.riders import picker_shift_start
+from delivery.travel import delivery_settings
 from inventory.models import StockMovement
 from orders.carts import cart_line_add, cart_open
 from orders.checkout import checkout_app, checkout_in_store
 from tests.conftest import assert_ledger_matches, requires_postgres
 from tests.delivery.conftest import shelf_code
+from tests.factories import StoreStaffFactory
 
 pytestmark = [requires_postgres, pytest.mark.django_db]
 
@@ -140,3 +145,34 @@ def test_an_app_order_from_checkout_to_packed(
     assert order.state == "ready"
     for store_product in (floor.apples, floor.pears):
         assert_ledger_matches(store_product)
+
+
+def test_the_floor_estimate_of_a_quote(floor, shopper, django_assert_num_queries):
+    # Given a picker on duty and one order waiting to be picked
+    picker_shift_start(
+        store=floor.store,
+        picker=StoreStaffFactory(store=floor.store, role="picker").user,
+    )
+    cart = cart_open(member=shopper.member, store=floor.store, channel="app")
+    cart_line_add(cart=cart, quantity="1", sku=floor.apples.product.sku)
+    checkout_app(
+        member=shopper.member,
+        cart_uuid=cart.uuid,
+        fulfilment_mode="pickup",
+        payment_method="wallet",
+    )
+    config = delivery_settings(floor.store)
+    now = timezone.now()
+
+    # Pickers on duty, the tasks in hand and ahead (one query), the zones, and
+    # the recent pick and pack timers.
+    with django_assert_num_queries(5):
+        ready_at, reason = ready_estimate(
+            store=floor.store,
+            now=now,
+            config=config,
+            deadline=now + dt.timedelta(minutes=30),
+            line_count=1,
+        )
+    assert reason == ""
+    assert ready_at > now
