@@ -703,7 +703,12 @@ def stock_sell_in_store_lines(
     disagrees with the shelf takes ``_take_in_hand``'s slow path in a savepoint
     as before, since the shortages it flags run orders' listeners, whose
     refusals a caller may catch. Bad quantities are refused before anything is
-    written."""
+    written. Called outside a transaction, it opens one for all of it."""
+    if not connection.in_atomic_block:
+        with transaction.atomic():
+            return stock_sell_in_store_lines(
+                lines=lines, reference=reference, actor=actor
+            )
     takes = sorted(
         (
             (

@@ -6,6 +6,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from hema.errors import InvalidInput
+from inventory import services as inventory_services
 from inventory.errors import (
     InsufficientStock,
     InvalidQuantity,
@@ -423,6 +424,29 @@ def test_a_till_payment_with_a_line_beyond_the_count_corrects_that_line_only(
     assert StockLot.objects.get(store_product=pears).quantity_left == D("4.000")
     for sp in (apples, pears):
         assert_ledger_matches(sp)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_till_sale_outside_a_transaction_is_all_or_nothing(
+    make_store_product, monkeypatch
+):
+    # Given 5 on hand, and a ledger that fails once the count has changed
+    sp = make_store_product()
+    stock_receive(store_product=sp, quantity=5)
+
+    def ledger_down(sold):
+        raise RuntimeError("the ledger is down")
+
+    monkeypatch.setattr(inventory_services, "_sales_recorded", ledger_down)
+
+    # When a sale is called in autocommit mode (no caller's transaction)
+    with pytest.raises(RuntimeError):
+        stock_sell_in_store(store_product=sp, quantity=2, unit_price=D("3.00"))
+
+    # Then its count change was rolled back with it
+    sp.refresh_from_db()
+    assert sp.on_hand == D("5.000")
+    assert_ledger_matches(sp)
 
 
 def test_count_correction_sets_the_counted_value_and_needs_a_reason(apples):
