@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from delivery.errors import PickingStarted
@@ -67,16 +67,23 @@ def _lines_create(fulfilment: Fulfilment, specs: Sequence[LineSpec]) -> None:
     by_zone: dict[int | None, list[LineSpec]] = defaultdict(list)
     for spec in specs:
         by_zone[spec.store_product.zone_id].append(spec)
+    zones = sorted(by_zone.items(), key=lambda i: i[0] or 0)
+    tasks: list[PickTask | None] = [None] * len(zones)
+    if not fulfilment.skips_picking:
+        # One INSERT for every zone's task (their ids come back in this order).
+        tasks = PickTask.objects.bulk_create(
+            [
+                PickTask(
+                    fulfilment=fulfilment,
+                    store_id=fulfilment.store_id,
+                    zone_id=zone_id,
+                    deadline=fulfilment.deadline,
+                )
+                for zone_id, _ in zones
+            ]
+        )
     lines = []
-    for zone_id, zone_specs in sorted(by_zone.items(), key=lambda i: i[0] or 0):
-        task = None
-        if not fulfilment.skips_picking:
-            task = PickTask.objects.create(
-                fulfilment=fulfilment,
-                store_id=fulfilment.store_id,
-                zone_id=zone_id,
-                deadline=fulfilment.deadline,
-            )
+    for (_, zone_specs), task in zip(zones, tasks, strict=True):
         lines.extend(
             FulfilmentLine(
                 fulfilment=fulfilment,
@@ -107,6 +114,7 @@ def open_fulfilment(
     skips_picking: bool = False,
     latitude: Decimal | None = None,
     longitude: Decimal | None = None,
+    slot_id: int | None = None,
 ) -> Fulfilment:
     """Open the store's work for a paid order, in the payment's transaction.
 
@@ -118,7 +126,8 @@ def open_fulfilment(
     The packing station is chosen when the first bag is hung, so that opening
     costs three inserts (the fulfilment, its tasks, its lines). A delivery
     records its address (the dispatcher routes to it) and the slot its promise
-    booked.
+    booked (``slot_id`` when the caller has the booking in hand, else looked
+    up by ``reference``).
     """
     if deadline is None:
         deadline = paid_at + dt.timedelta(minutes=store.delivery_promise_minutes)
@@ -133,19 +142,25 @@ def open_fulfilment(
         latitude=latitude,
         longitude=longitude,
         slot_id=(
-            DeliveryBooking.objects.filter(reference=reference)
+            None
+            if mode != FulfilmentMode.DELIVERY
+            else slot_id
+            if slot_id is not None
+            else DeliveryBooking.objects.filter(reference=reference)
             .values_list("slot_id", flat=True)
             .first()
-            if mode == FulfilmentMode.DELIVERY
-            else None
         ),
     )
     _lines_create(fulfilment, lines)
     return fulfilment
 
 
-def bags_free(task_ids: Sequence[int]) -> None:
-    Bag.objects.filter(task_id__in=list(task_ids)).update(
+def bags_free(task_ids: Sequence[int] | QuerySet) -> None:
+    """The bags of these tasks are free again (``task_ids`` may be a query of
+    the ids, run as a subquery of the one UPDATE)."""
+    if not isinstance(task_ids, QuerySet):
+        task_ids = list(task_ids)
+    Bag.objects.filter(task_id__in=task_ids).update(
         task=None, updated_at=timezone.now()
     )
 

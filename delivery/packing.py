@@ -75,11 +75,15 @@ def ready_to_pack(*, store: Store) -> list[Fulfilment]:
     )
 
 
-def _refuse_unfinished(fulfilment: Fulfilment) -> None:
-    """Name every bag not yet at packing and every line not yet picked."""
-    open_lines = list(
-        fulfilment.lines.filter(state=LineState.OPEN).values_list("pk", flat=True)
+def _refuse_unfinished(fulfilment: Fulfilment) -> bool:
+    """Name every bag not yet at packing and every line not yet picked;
+    returns whether any line was picked (read with the open ones)."""
+    lines = list(
+        fulfilment.lines.filter(state__in=[LineState.OPEN, LineState.PICKED])
+        .order_by("pk")
+        .values_list("pk", "state")
     )
+    open_lines = [pk for pk, state in lines if state == LineState.OPEN]
     missing = []
     for task in (
         fulfilment.tasks.exclude(state=PickTaskState.CANCELLED)
@@ -103,6 +107,7 @@ def _refuse_unfinished(fulfilment: Fulfilment) -> None:
             "have not arrived.",
             {"field": "order", "missing": missing, "open_lines": open_lines},
         )
+    return any(state == LineState.PICKED for _, state in lines)
 
 
 @transaction.atomic
@@ -121,16 +126,15 @@ def fulfilment_pack(*, store: Store, reference: str, packer: Any) -> Fulfilment:
             f"{fulfilment.reference} is {fulfilment.state}: nothing to pack.",
             {"field": "order", "state": fulfilment.state},
         )
-    if not fulfilment.skips_picking:
-        _refuse_unfinished(fulfilment)
-        if not fulfilment.lines.filter(state=LineState.PICKED).exists():
-            raise FulfilmentStateRefused(
-                f"Nothing of {fulfilment.reference} was picked: nothing to pack.",
-                {"field": "order", "state": fulfilment.state},
-            )
+    # Bags missing or lines open are refused first, naming them; then an order
+    # of which nothing was picked.
+    if not fulfilment.skips_picking and not _refuse_unfinished(fulfilment):
+        raise FulfilmentStateRefused(
+            f"Nothing of {fulfilment.reference} was picked: nothing to pack.",
+            {"field": "order", "state": fulfilment.state},
+        )
     now = timezone.now()
-    task_ids = list(fulfilment.tasks.values_list("pk", flat=True))
-    bags_free(task_ids)
+    bags_free(fulfilment.tasks.values("pk"))  # one UPDATE, the tasks a subquery
     fulfilment.state, fulfilment.packed_at = FulfilmentState.PACKED, now
     Fulfilment.objects.filter(pk=fulfilment.pk).update(
         state=FulfilmentState.PACKED, packed_at=now, updated_at=now

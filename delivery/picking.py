@@ -146,6 +146,7 @@ def _locked_line(
     list(
         StoreProduct.objects.select_for_update(of=("self",))
         .filter(pk=store_product_id)
+        .order_by()  # one row: no join of the store and product to sort it
         .values_list("pk", flat=True)
     )
     line = (
@@ -274,6 +275,9 @@ def pick_line_confirm(
         raise LineNotOpen(
             f"Line {line.pk} holds no stock.", {"field": "line", "state": "no hold"}
         )
+    if reservation.store_product_id == line.store_product_id:
+        # Read with the line already (and its product): not read again.
+        reservation.store_product = line.store_product
     reservation_pick(
         reservation=reservation,
         quantity=picked,
@@ -363,6 +367,7 @@ def _bag_from_token(store: Store, token: str) -> Bag:
     bag = (
         Bag.objects.select_for_update()
         .filter(store=store, code=data.get("b"), is_active=True)
+        .order_by("pk")  # the code is unique: no join of the store to sort by
         .first()
     )
     if bag is None:
@@ -373,9 +378,13 @@ def _bag_from_token(store: Store, token: str) -> Bag:
 def hang_station(task: PickTask) -> RailStation | None:
     if task.zone_id is None:
         return None
-    return RailStation.objects.filter(
-        zone_id=task.zone_id, kind=StationKind.HANG, is_active=True
-    ).first()
+    return (
+        RailStation.objects.filter(
+            zone_id=task.zone_id, kind=StationKind.HANG, is_active=True
+        )
+        .order_by("pk")  # one active hang station a zone: nothing to sort by
+        .first()
+    )
 
 
 @transaction.atomic
@@ -405,14 +414,14 @@ def pick_task_bag(*, task: PickTask, bag_code: str, picker: Any) -> PickTask:
             {"field": "bag", "bag": bag.code},
         )
     now = timezone.now()
+    station = hang_station(task)
     Bag.objects.filter(pk=bag.pk).update(task=task, updated_at=now)
     PickTask.objects.filter(pk=task.pk).update(
-        state=PickTaskState.BAGGED,
-        bagged_at=now,
-        location=hang_station(task),
-        updated_at=now,
+        state=PickTaskState.BAGGED, bagged_at=now, location=station, updated_at=now
     )
-    task.refresh_from_db()
+    # The row is locked and was read above: what changed is set, not read back.
+    task.state, task.bagged_at, task.location = PickTaskState.BAGGED, now, station
+    task.updated_at = now
     return task
 
 

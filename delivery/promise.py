@@ -34,7 +34,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.db.models import F, Max, Q
+from django.db.models import Count, F, Max, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -225,14 +225,20 @@ def ready_estimate(
     pickers = PickerShift.objects.filter(store=store, ended_at__isnull=True).count()
     if pickers == 0:
         return None, f"no picker is on duty at {store.code}"
-    in_hand = PickTask.objects.filter(store=store, state=PickTaskState.CLAIMED)
-    waiting = PickTask.objects.filter(store=store, state=PickTaskState.OPEN)
+    ahead = Q(state=PickTaskState.OPEN)
     if deadline is not None:
-        waiting = waiting.filter(deadline__lte=deadline)
+        ahead &= Q(deadline__lte=deadline)
+    # The tasks in hand and those ahead of this order, counted in one query.
+    tasks = PickTask.objects.filter(
+        store=store, state__in=[PickTaskState.CLAIMED, PickTaskState.OPEN]
+    ).aggregate(
+        in_hand=Count("pk", filter=Q(state=PickTaskState.CLAIMED)),
+        waiting=Count("pk", filter=ahead),
+    )
     zones = max(1, store.zones.count())
     own = max(1, min(line_count, zones))
-    idle = max(0, pickers - in_hand.count())
-    queue = waiting.count() + own - idle
+    idle = max(0, pickers - tasks["in_hand"])
+    queue = tasks["waiting"] + own - idle
     times = floor_times(store=store, now=now, config=config)
     # Tasks beyond the idle pickers wait for a picker to finish: a round of
     # the mean pick time per ``pickers`` of them (late: pickers in the middle

@@ -32,7 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, DecimalField, F, Value, When
 from django.db.models.functions import Round
 from django.utils import timezone
 
@@ -44,6 +44,7 @@ from inventory.errors import (
     ReservationNotHeld,
 )
 from inventory.models import (
+    QUANTITY,
     MovementKind,
     Product,
     Reservation,
@@ -335,6 +336,36 @@ def _consume_lots(*, store_product_id: int, quantity: Decimal) -> None:
         remaining -= take
 
 
+def _consume_lots_of(wanted: Mapping[int, Decimal]) -> None:
+    """``_consume_lots`` for several store products at once: their lots read
+    (and locked) in one query, oldest first within each, and what each gives
+    written in one UPDATE. The caller holds every one's store product row."""
+    remaining = dict(wanted)
+    taken: dict[int, Decimal] = {}
+    lots = (
+        StockLot.objects.filter(store_product_id__in=list(wanted), quantity_left__gt=0)
+        .order_by("store_product_id", "best_before", "pk")
+        .select_for_update()
+        .values_list("pk", "store_product_id", "quantity_left")
+    )
+    for pk, store_product_id, quantity_left in lots:
+        if remaining[store_product_id] <= 0:
+            continue
+        take = min(quantity_left, remaining[store_product_id])
+        taken[pk] = take
+        remaining[store_product_id] -= take
+    if taken:
+        StockLot.objects.filter(pk__in=list(taken)).update(
+            quantity_left=_qty(
+                F("quantity_left")
+                - Case(
+                    *(When(pk=pk, then=Value(take)) for pk, take in taken.items()),
+                    output_field=DecimalField(**QUANTITY),
+                )
+            )
+        )
+
+
 def _flag_short(
     *, store_product: StoreProduct, room_needed: Decimal, exclude_pk: int | None = None
 ) -> list[Reservation]:
@@ -414,14 +445,7 @@ def _take_in_hand(*, store_product_id: int, take: _Take) -> StockMovement:
     reservations short, and if on hand is still too low, record a correction for
     the missing units so that on hand ends at zero, never below.
     """
-    updated = StoreProduct.objects.filter(
-        pk=store_product_id,
-        on_hand__gte=_qty(F("reserved") - take.release + take.quantity),
-    ).update(
-        on_hand=_qty(F("on_hand") - take.quantity),
-        reserved=_qty(F("reserved") - take.release),
-    )
-    if not updated:
+    if not _take_if_room(store_product_id, take):
         store_product = _lock_store_product(store_product_id)
         if take.release:
             StoreProduct.objects.filter(pk=store_product_id).update(
@@ -457,8 +481,34 @@ def _take_in_hand(*, store_product_id: int, take: _Take) -> StockMovement:
         StoreProduct.objects.filter(pk=store_product_id).update(
             on_hand=_qty(F("on_hand") - take.quantity)
         )
+    return _take_recorded(store_product_id=store_product_id, take=take)
+
+
+def _take_if_room(store_product_id: int, take: _Take) -> bool:
+    """``_take_in_hand``'s fast path: the one conditional UPDATE that keeps
+    ``reserved <= on_hand``; False (nothing written) when the count disagrees."""
+    return bool(
+        StoreProduct.objects.filter(
+            pk=store_product_id,
+            on_hand__gte=_qty(F("reserved") - take.release + take.quantity),
+        ).update(
+            on_hand=_qty(F("on_hand") - take.quantity),
+            reserved=_qty(F("reserved") - take.release),
+        )
+    )
+
+
+def _take_recorded(*, store_product_id: int, take: _Take) -> StockMovement:
+    """The lots and the ledger row of goods that just left the count."""
     _consume_lots(store_product_id=store_product_id, quantity=take.quantity)
-    return StockMovement.objects.create(
+    movement = _movement_of(store_product_id=store_product_id, take=take)
+    movement.save(force_insert=True)
+    return movement
+
+
+def _movement_of(*, store_product_id: int, take: _Take) -> StockMovement:
+    """The ledger row of goods that left the count (not written yet)."""
+    return StockMovement(
         store_product_id=store_product_id,
         kind=take.kind,
         on_hand_delta=-take.quantity,
@@ -610,7 +660,6 @@ def stock_write_off(
     )
 
 
-@transaction.atomic
 def stock_sell_in_store(
     *,
     store_product: StoreProduct,
@@ -619,19 +668,110 @@ def stock_sell_in_store(
     reference: str = "",
     actor: Any = None,
 ) -> StockMovement:
-    """A shopper pays for goods already in hand: never refused for stock."""
-    quantity = parse_quantity(product=store_product.product, quantity=quantity)
-    return _take_in_hand(
-        store_product_id=store_product.pk,
-        take=_Take(
-            kind=MovementKind.SALE_IN_STORE,
-            quantity=quantity,
-            unit_price=unit_price,
-            reference=reference,
-            reason="",
-            actor=actor,
-        ),
+    """A shopper pays for goods already in hand: never refused for stock.
+
+    One line of ``stock_sell_in_store_lines`` (which see)."""
+    [movement] = stock_sell_in_store_lines(
+        lines=[SaleLine(store_product, quantity, unit_price)],
+        reference=reference,
+        actor=actor,
     )
+    return movement
+
+
+@dataclass(frozen=True)
+class SaleLine:
+    """One line of a till payment: goods in the shopper's hand, at a price."""
+
+    store_product: StoreProduct
+    quantity: Any
+    unit_price: Decimal
+
+
+def stock_sell_in_store_lines(
+    *, lines: Sequence[SaleLine], reference: str = "", actor: Any = None
+) -> list[StockMovement]:
+    """The lines of one till payment leave the count: never refused for stock.
+    Returns each line's ledger row, in the order of ``lines``.
+
+    Each line is its own conditional UPDATE, in store-product order (the lock
+    order); when the count has room (nearly always) its lots are then taken in
+    one read and one UPDATE for every line and its ledger rows written in one
+    INSERT. That is one transaction, the caller's when there is one (a till
+    checkout), without a savepoint of its own: only the database can fail in
+    it, and the caller cannot go on after that anyway. A line whose count
+    disagrees with the shelf takes ``_take_in_hand``'s slow path in a savepoint
+    as before, since the shortages it flags run orders' listeners, whose
+    refusals a caller may catch. Bad quantities are refused before anything is
+    written. Called outside a transaction, it opens one for all of it."""
+    if not connection.in_atomic_block:
+        with transaction.atomic():
+            return stock_sell_in_store_lines(
+                lines=lines, reference=reference, actor=actor
+            )
+    takes = sorted(
+        (
+            (
+                line.store_product.pk,
+                index,
+                _Take(
+                    kind=MovementKind.SALE_IN_STORE,
+                    quantity=parse_quantity(
+                        product=line.store_product.product, quantity=line.quantity
+                    ),
+                    unit_price=line.unit_price,
+                    reference=reference,
+                    reason="",
+                    actor=actor,
+                ),
+            )
+            for index, line in enumerate(lines)
+        ),
+        key=lambda item: (item[0], item[1]),
+    )
+    movements: dict[int, StockMovement] = {}
+    with_room: list[tuple[int, int, _Take]] = []
+    for store_product_id, index, take in takes:
+        with transaction.atomic(savepoint=False):
+            if _take_if_room(store_product_id, take):
+                with_room.append((store_product_id, index, take))
+                continue
+        # Every count changed so far gets its lots and ledger rows before the
+        # slow path, so that a refusal caught above it leaves none without.
+        movements.update(_sales_recorded(with_room))
+        with_room = []
+        with transaction.atomic():
+            movements[index] = _take_in_hand(
+                store_product_id=store_product_id, take=take
+            )
+    movements.update(_sales_recorded(with_room))
+    return [movements[index] for index in range(len(lines))]
+
+
+def _sales_recorded(
+    sold: Sequence[tuple[int, int, _Take]],
+) -> dict[int, StockMovement]:
+    """The lots and ledger rows of till lines whose counts just changed (each
+    a store product id, the line's index and its take): one read and one
+    UPDATE of the lots, one INSERT of the rows. Returns the rows by index."""
+    if not sold:
+        return {}
+    with transaction.atomic(savepoint=False):
+        wanted: dict[int, Decimal] = {}
+        for store_product_id, _, take in sold:
+            wanted[store_product_id] = (
+                wanted.get(store_product_id, ZERO) + take.quantity
+            )
+        _consume_lots_of(wanted)
+        created = StockMovement.objects.bulk_create(
+            [
+                _movement_of(store_product_id=store_product_id, take=take)
+                for store_product_id, _, take in sold
+            ]
+        )
+    return {
+        index: movement for (_, index, _), movement in zip(sold, created, strict=True)
+    }
 
 
 # --- Online reservations ----------------------------------------------------------
@@ -840,8 +980,11 @@ def _reserve_lines(
     return reservations
 
 
-def _claim_held(reservation: Reservation, new_state: str) -> StoreProduct:
-    """Move a held reservation to ``new_state``; refuse if it is no longer held.
+def _claim_held(
+    reservation: Reservation, new_state: str, **changes: Any
+) -> StoreProduct:
+    """Move a held reservation to ``new_state`` (with ``changes`` to its other
+    fields in the same UPDATE); refuse if it is no longer held.
 
     Locks the store product first (the lock order every service keeps) and
     returns it as locked.
@@ -849,7 +992,7 @@ def _claim_held(reservation: Reservation, new_state: str) -> StoreProduct:
     locked = _lock_store_product(reservation.store_product_id)
     updated = Reservation.objects.filter(
         pk=reservation.pk, state=ReservationState.HELD
-    ).update(state=new_state, updated_at=timezone.now())
+    ).update(state=new_state, updated_at=timezone.now(), **changes)
     if not updated:
         current = Reservation.objects.get(pk=reservation.pk)
         raise ReservationNotHeld(
@@ -923,13 +1066,12 @@ def reservation_pick(
     """
     product = reservation.store_product.product
     quantity = parse_quantity(product=product, quantity=quantity)
-    locked = _claim_held(reservation, ReservationState.PICKED)
+    locked = _claim_held(reservation, ReservationState.PICKED, quantity_picked=quantity)
     try:
         _refuse_beyond_on_hand(locked, product=product, quantity=quantity, verb="pick")
     except MoreThanOnHand:
         reservation.state = ReservationState.HELD  # the claim is rolled back
         raise
-    Reservation.objects.filter(pk=reservation.pk).update(quantity_picked=quantity)
     reservation.quantity_picked = quantity
     _take_in_hand(
         store_product_id=reservation.store_product_id,

@@ -103,6 +103,19 @@ def _check_online_stock(store_product: StoreProduct, quantity: Decimal) -> None:
         )
 
 
+def _cart_touch_open(cart: Cart, now: dt.datetime) -> None:
+    """``_cart_lock_open`` and the cart's ``updated_at`` in one statement: the
+    conditional UPDATE locks the row for the caller's transaction (a checkout's
+    ``FOR UPDATE`` and other writers' waits on it alike) and touches it only
+    while the cart is open. Refused, naming the state, when it is not."""
+    if Cart.objects.filter(pk=cart.pk, state=CartState.OPEN).update(updated_at=now):
+        return
+    state = Cart.objects.values_list("state", flat=True).get(pk=cart.pk)
+    raise CartExpired(
+        f"This cart is {state}; open a new one.", {"field": "cart", "state": state}
+    )
+
+
 def _cart_lock_open(cart: Cart) -> None:
     """Lock the cart's row for the caller's transaction; refused unless it is
     still open (checked out while this request waited)."""
@@ -127,9 +140,10 @@ def cart_line_add(
     """Add a scanned code (in store) or a SKU (app) to the cart.
 
     A product already in the cart adds to its line (one line per product, a
-    unique constraint). Locks the cart row first, so that two quick scans of a
-    product not yet in it take turns: the second finds the first's line and
-    adds to it, instead of inserting a second one.
+    unique constraint). Locks the cart row first (the UPDATE of its
+    ``updated_at``), so that two quick scans of a product not yet in it take
+    turns: the second finds the first's line and adds to it, instead of
+    inserting a second one.
     """
     if cart.channel == Channel.IN_STORE:
         if not code:
@@ -142,8 +156,8 @@ def cart_line_add(
             raise InvalidCartOperation("Name the product's sku.", {"field": "sku"})
         store_product = store_product_get(store=cart.store, sku=sku)
     quantity = parse_quantity(product=store_product.product, quantity=quantity)
-    _cart_lock_open(cart)
     now = timezone.now()
+    _cart_touch_open(cart, now)
     hold_until = (
         now + dt.timedelta(minutes=cart.store.price_hold_minutes)
         if cart.channel == Channel.IN_STORE
@@ -154,6 +168,7 @@ def cart_line_add(
     _check_line_limit(total)
     if cart.channel == Channel.APP:
         _check_online_stock(store_product, total)
+    added = line is not None
     if line is None:
         line = CartLine(cart=cart, store_product=store_product, quantity=quantity)
     else:
@@ -163,8 +178,10 @@ def cart_line_add(
     if substitution:
         line.substitution = substitution
     line.save()
-    line.refresh_from_db()
-    Cart.objects.filter(pk=cart.pk).update(updated_at=now)
+    if added:
+        # Only the quantity added in the database is not known here; a new
+        # line holds exactly what was just written.
+        line.refresh_from_db(fields=["quantity"])
     return line
 
 

@@ -39,8 +39,9 @@ from django.utils import timezone
 from delivery.promise import Booking, book, book_best
 from inventory.services import (
     ReservationLine,
+    SaleLine,
     stock_reserve,
-    stock_sell_in_store,
+    stock_sell_in_store_lines,
 )
 from orders.carts import cart_get
 from orders.errors import (
@@ -347,15 +348,17 @@ def _place(info: _CheckoutInfo) -> CheckoutResult:
         info.gateway.charge(payment=payment)  # a provider: pending until its webhook
     elif order.channel == Channel.IN_STORE:
         # The goods are in the shopper's hand: they leave the count now, never refused.
-        for line in sorted(lines, key=lambda line: line.store_product_id):
-            stock_sell_in_store(
-                store_product=line.store_product,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                reference=order.number,
-            )
+        stock_sell_in_store_lines(
+            lines=[
+                SaleLine(line.store_product, line.quantity, line.unit_price)
+                for line in lines
+            ],
+            reference=order.number,
+        )
     if paid:
-        order_fulfilment_open(order, lines)
+        order_fulfilment_open(
+            order, lines, slot_id=info.promise.slot_id if info.promise else None
+        )
     events = OrderEvent.objects.bulk_create(_timeline(order, info, paid))
     _close_cart(info.cart)
     # Everything the answer shows is in hand: no need to read it back.

@@ -48,11 +48,14 @@ def line_spec(line: OrderLine) -> LineSpec:
     )
 
 
-def order_fulfilment_open(order: Order, lines: Iterable[OrderLine]) -> None:
+def order_fulfilment_open(
+    order: Order, lines: Iterable[OrderLine], *, slot_id: int | None = None
+) -> None:
     """A paid order that leaves through the store gets its fulfilment: app
     delivery and pickup are picked; an in-store purchase sent home is packed at
     the counter. Carried out in store: nothing to do. Caller holds the payment's
-    transaction."""
+    transaction; ``slot_id`` is the slot its delivery booked, when the caller
+    has just booked it."""
     if order.fulfilment_mode == FulfilmentMode.CARRY_OUT:
         return
     open_fulfilment(
@@ -66,6 +69,7 @@ def order_fulfilment_open(order: Order, lines: Iterable[OrderLine]) -> None:
         skips_picking=order.channel == Channel.IN_STORE,
         latitude=order.delivery_latitude,
         longitude=order.delivery_longitude,
+        slot_id=slot_id,
     )
 
 

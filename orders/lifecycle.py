@@ -96,7 +96,6 @@ DELIVERY_FAILED_MOVES: dict[str, set[str]] = {
 }
 
 
-@transaction.atomic
 def order_transition(
     *,
     order: Order,
@@ -110,6 +109,12 @@ def order_transition(
     ``extra_moves`` are moves only the caller's flow may make (a failed
     delivery). The UPDATE is conditional on the state read, so two racing moves
     cannot both succeed.
+
+    The state and its timeline event are written in one transaction, the
+    caller's when there is one, without a savepoint of their own: a refusal is
+    raised before anything is written (or after an UPDATE that matched
+    nothing), so a caller that catches it has nothing to roll back. It is the
+    most frequent nested write (every picking, packing and delivery signal).
     """
     from_state = order.state
     allowed = set(order_path(order).get(from_state, set()))
@@ -121,18 +126,19 @@ def order_transition(
             f"Order {order.number} is {from_state}; it cannot become {to_state}.",
             {"state": from_state, "requested": to_state},
         )
-    updated = Order.objects.filter(pk=order.pk, state=from_state).update(
-        state=to_state, updated_at=timezone.now()
-    )
-    if not updated:
-        current = Order.objects.values_list("state", flat=True).get(pk=order.pk)
-        raise InvalidTransition(
-            f"Order {order.number} changed meanwhile: it is {current}.",
-            {"state": current, "requested": to_state},
+    with transaction.atomic(savepoint=False):
+        updated = Order.objects.filter(pk=order.pk, state=from_state).update(
+            state=to_state, updated_at=timezone.now()
         )
-    order.state = to_state
-    order_event_record(order, from_state, to_state, actor, note)
-    return order
+        if updated:
+            order.state = to_state
+            order_event_record(order, from_state, to_state, actor, note)
+            return order
+    current = Order.objects.values_list("state", flat=True).get(pk=order.pk)
+    raise InvalidTransition(
+        f"Order {order.number} changed meanwhile: it is {current}.",
+        {"state": current, "requested": to_state},
+    )
 
 
 def order_totals_refresh(order: Order) -> None:

@@ -21,9 +21,10 @@ from inventory.errors import InsufficientStock
 from inventory.models import ReservationState
 from inventory.services import (
     ReservationLine,
+    SaleLine,
     reservations_confirm,
     stock_reserve,
-    stock_sell_in_store,
+    stock_sell_in_store_lines,
 )
 from orders.domain_keys import domain_key_released
 from orders.errors import (
@@ -133,13 +134,13 @@ def order_mark_paid(*, order: Order, payment: Payment, actor: Any = None) -> Ord
     )
     if order.channel == "in_store":
         # The goods are in the shopper's hand: they leave the count now, never refused.
-        for line in sorted(lines, key=lambda line: line.store_product_id):
-            stock_sell_in_store(
-                store_product=line.store_product,
-                quantity=line.quantity,
-                unit_price=line.unit_price,
-                reference=order.number,
-            )
+        stock_sell_in_store_lines(
+            lines=[
+                SaleLine(line.store_product, line.quantity, line.unit_price)
+                for line in lines
+            ],
+            reference=order.number,
+        )
     if order.fulfilment_mode == "carry_out":
         order_transition(
             order=order, to_state=OrderState.COMPLETED, actor=actor, note="carried out"

@@ -42,7 +42,6 @@ def wallet_check_currency(*, wallet: Wallet, currency: str) -> None:
         )
 
 
-@transaction.atomic
 def wallet_debit(
     *,
     member: Member,
@@ -55,20 +54,37 @@ def wallet_debit(
     another currency than the wallet's.
 
     ``wallet``: the member's wallet when the caller has read (and locked) it
-    already, so that it is not read again."""
-    wallet = wallet if wallet is not None else wallet_for(member)
+    already, so that it is not read again. The debit and its ledger entry are
+    one transaction, the caller's when there is one (a checkout), without a
+    savepoint of their own: a refusal is raised after an UPDATE that matched
+    nothing, so a caller that catches it has nothing to roll back. Without
+    ``wallet`` the member's is read (created when missing) in a transaction of
+    its own that a refusal rolls back."""
+    if wallet is None:
+        with transaction.atomic():
+            return wallet_debit(
+                member=member,
+                amount=amount,
+                reference=reference,
+                currency=currency,
+                wallet=wallet_for(member),
+            )
     wallet_check_currency(wallet=wallet, currency=currency)
-    updated = Wallet.objects.filter(pk=wallet.pk, balance__gte=amount).update(
-        balance=F("balance") - amount
-    )
-    if not updated:
-        balance = Wallet.objects.values_list("balance", flat=True).get(pk=wallet.pk)
-        raise InsufficientFunds(
-            f"The wallet holds {balance}; {amount} is needed.",
-            {"field": "payment_method", "balance": str(balance), "needed": str(amount)},
+    with transaction.atomic(savepoint=False):
+        updated = Wallet.objects.filter(pk=wallet.pk, balance__gte=amount).update(
+            balance=F("balance") - amount
         )
-    return WalletEntry.objects.create(
-        wallet=wallet, kind=WalletEntryKind.PAYMENT, amount=-amount, reference=reference
+        if updated:
+            return WalletEntry.objects.create(
+                wallet=wallet,
+                kind=WalletEntryKind.PAYMENT,
+                amount=-amount,
+                reference=reference,
+            )
+    balance = Wallet.objects.values_list("balance", flat=True).get(pk=wallet.pk)
+    raise InsufficientFunds(
+        f"The wallet holds {balance}; {amount} is needed.",
+        {"field": "payment_method", "balance": str(balance), "needed": str(amount)},
     )
 
 

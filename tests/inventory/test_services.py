@@ -6,6 +6,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from hema.errors import InvalidInput
+from inventory import services as inventory_services
 from inventory.errors import (
     InsufficientStock,
     InvalidQuantity,
@@ -23,6 +24,7 @@ from inventory.models import (
 )
 from inventory.services import (
     ReservationLine,
+    SaleLine,
     reservation_mark_short,
     reservation_pick,
     reservation_release,
@@ -32,6 +34,7 @@ from inventory.services import (
     stock_receive,
     stock_reserve,
     stock_sell_in_store,
+    stock_sell_in_store_lines,
     stock_write_off,
     store_product_create,
     store_product_update,
@@ -342,6 +345,108 @@ def test_sales_take_the_oldest_lot_first(make_store_product):
     stock_sell_in_store(store_product=sp, quantity=5, unit_price=D("3.00"))
     lots = list(StockLot.objects.filter(store_product=sp).order_by("best_before"))
     assert [lot.quantity_left for lot in lots] == [D("0.000"), D("3.000")]
+
+
+def test_a_till_payment_sells_every_line_each_from_its_oldest_lots(
+    apples, make_store_product, django_assert_num_queries
+):
+    # Given two perishables with two lots each, and apples without lots
+    today = timezone.now().date()
+    fish, bread = (
+        make_store_product(product=ProductFactory(shelf_life_days=3)) for _ in range(2)
+    )
+    for sp in (fish, bread):
+        for days in (3, 1):
+            stock_receive(
+                store_product=sp, quantity=4, best_before=today + dt.timedelta(days)
+            )
+
+    apples = StoreProduct.objects.select_related("product").get(pk=apples.pk)
+
+    # When one payment sells 5 fish, 1 apple and 2 bread (lines in any order)
+    lines = [
+        SaleLine(fish, 5, D("30.00")),
+        SaleLine(apples, 1, D("12.80")),
+        SaleLine(bread, "2", D("6.50")),
+    ]
+    # (one UPDATE of each count; the lots read and updated once; one INSERT)
+    with django_assert_num_queries(6):
+        movements = stock_sell_in_store_lines(lines=lines, reference="TILL-7")
+
+    # Then each line has its ledger row, in the order given
+    assert [(m.store_product_id, m.on_hand_delta, m.unit_price) for m in movements] == [
+        (fish.pk, D("-5.000"), D("30.00")),
+        (apples.pk, D("-1.000"), D("12.80")),
+        (bread.pk, D("-2.000"), D("6.50")),
+    ]
+    assert {m.kind for m in movements} == {MovementKind.SALE_IN_STORE}
+    assert {m.reference for m in movements} == {"TILL-7"}
+
+    # and each product's oldest lot went first
+    def lots(sp):
+        return list(
+            StockLot.objects.filter(store_product=sp)
+            .order_by("best_before")
+            .values_list("quantity_left", flat=True)
+        )
+
+    assert lots(fish) == [D("0.000"), D("3.000")]
+    assert lots(bread) == [D("2.000"), D("4.000")]
+    for sp in (fish, apples, bread):
+        assert_ledger_matches(sp)
+
+
+def test_a_till_payment_with_a_line_beyond_the_count_corrects_that_line_only(
+    apples, make_store_product
+):
+    # Given pears with a lot, and apples holding a reservation of 2
+    pears = make_store_product(product=ProductFactory(shelf_life_days=3))
+    stock_receive(store_product=pears, quantity=6)
+    stock_reserve(lines=[ReservationLine(apples, 2)], reference="R")
+
+    # When one payment takes 13 apples (3 more than counted) and 2 pears
+    movements = stock_sell_in_store_lines(
+        lines=[SaleLine(pears, 2, D("5.00")), SaleLine(apples, 13, D("12.80"))],
+        reference="TILL-8",
+    )
+
+    # Then the apples are corrected to zero and their reservation flagged short,
+    assert [m.on_hand_delta for m in movements] == [D("-2.000"), D("-13.000")]
+    apples.refresh_from_db()
+    assert (apples.on_hand, apples.reserved) == (0, 0)
+    correction = StockMovement.objects.get(kind=MovementKind.CORRECTION)
+    assert (correction.store_product_id, correction.on_hand_delta) == (
+        apples.pk,
+        D("3.000"),
+    )
+    assert Reservation.objects.get().state == ReservationState.SHORT
+    # and the pears sold as any line does
+    assert StockLot.objects.get(store_product=pears).quantity_left == D("4.000")
+    for sp in (apples, pears):
+        assert_ledger_matches(sp)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_till_sale_outside_a_transaction_is_all_or_nothing(
+    make_store_product, monkeypatch
+):
+    # Given 5 on hand, and a ledger that fails once the count has changed
+    sp = make_store_product()
+    stock_receive(store_product=sp, quantity=5)
+
+    def ledger_down(sold):
+        raise RuntimeError("the ledger is down")
+
+    monkeypatch.setattr(inventory_services, "_sales_recorded", ledger_down)
+
+    # When a sale is called in autocommit mode (no caller's transaction)
+    with pytest.raises(RuntimeError):
+        stock_sell_in_store(store_product=sp, quantity=2, unit_price=D("3.00"))
+
+    # Then its count change was rolled back with it
+    sp.refresh_from_db()
+    assert sp.on_hand == D("5.000")
+    assert_ledger_matches(sp)
 
 
 def test_count_correction_sets_the_counted_value_and_needs_a_reason(apples):

@@ -1,10 +1,10 @@
 """The query count of the busiest write, pinned: a paid app checkout reads what it
 needs once and writes in bulk (orders/checkout.py), so a one-line checkout
-through the API stays within 26 queries (23, and the three inserts that open
-its fulfilment: the fulfilment, its zone's pick task, its lines) and each
-further line adds at most one (its conditional stock UPDATE). The pin is
-PostgreSQL's, the production database: there one line is reserved in one
-statement; SQLite takes four."""
+through the API stays within 24 queries (21, and the three inserts that open
+its fulfilment: the fulfilment, its zones' pick tasks, its lines; the wallet's
+debit takes no savepoint of its own) and each further line adds at most one
+(its conditional stock UPDATE). The pin is PostgreSQL's, the production
+database: there one line is reserved in one statement; SQLite takes four."""
 
 from decimal import Decimal
 
@@ -20,13 +20,13 @@ D = Decimal
 
 @requires_postgres
 @pytest.mark.django_db
-def test_a_paid_one_line_app_checkout_takes_at_most_26_queries(
+def test_a_paid_one_line_app_checkout_takes_at_most_24_queries(
     store, stocked, shopper, django_assert_max_num_queries
 ):
     apples, _ = stocked
     cart_uuid = shopper.cart_with(store, [(apples, "1")])
 
-    with django_assert_max_num_queries(26):
+    with django_assert_max_num_queries(24):
         response = shopper.checkout(cart_uuid)
 
     assert response.status_code == 201, response.json()
