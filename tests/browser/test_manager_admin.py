@@ -173,6 +173,10 @@ def test_manager_opens_every_screen_and_refunds_a_line(page, shot, demo_store):
     assert order.number in page.locator("#result_list").inner_text()
     shot(page, "orders")
     page.get_by_role("link", name=order.number).click()
+    # The whole page (wait_for_url waits for its load event), not what has
+    # arrived of it: the click returns once the navigation starts, and a long
+    # change page renders while it streams in.
+    page.wait_for_url(re.compile(rf"/admin/orders/order/{order.pk}/change/"))
     body = page.locator("#content").inner_text()
     for sp_line in demo_store["lines"]:
         assert sp_line.product.sku in body or sp_line.product.name in body
