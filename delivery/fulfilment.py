@@ -141,18 +141,23 @@ def open_fulfilment(
         paid_at=paid_at,
         latitude=latitude,
         longitude=longitude,
-        slot_id=(
-            None
-            if mode != FulfilmentMode.DELIVERY
-            else slot_id
-            if slot_id is not None
-            else DeliveryBooking.objects.filter(reference=reference)
-            .values_list("slot_id", flat=True)
-            .first()
-        ),
+        slot_id=_booked_slot(mode=mode, slot_id=slot_id, reference=reference),
     )
     _lines_create(fulfilment, lines)
     return fulfilment
+
+
+def _booked_slot(*, mode: str, slot_id: int | None, reference: str) -> int | None:
+    """The slot a delivery's promise booked: the caller's, else its booking's."""
+    if mode != FulfilmentMode.DELIVERY:
+        return None
+    if slot_id is not None:
+        return slot_id
+    return (
+        DeliveryBooking.objects.filter(reference=reference)
+        .values_list("slot_id", flat=True)
+        .first()
+    )
 
 
 def bags_free(task_ids: Sequence[int] | QuerySet) -> None:

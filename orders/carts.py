@@ -110,8 +110,11 @@ def _cart_touch_open(cart: Cart, now: dt.datetime) -> None:
     while the cart is open. Refused, naming the state, when it is not."""
     if Cart.objects.filter(pk=cart.pk, state=CartState.OPEN).update(updated_at=now):
         return
-    state = Cart.objects.values_list("state", flat=True).get(pk=cart.pk)
-    raise CartExpired(
+    raise _cart_expired(Cart.objects.values_list("state", flat=True).get(pk=cart.pk))
+
+
+def _cart_expired(state: str) -> CartExpired:
+    return CartExpired(
         f"This cart is {state}; open a new one.", {"field": "cart", "state": state}
     )
 
@@ -123,9 +126,7 @@ def _cart_lock_open(cart: Cart) -> None:
         Cart.objects.select_for_update().values_list("state", flat=True).get(pk=cart.pk)
     )
     if state != CartState.OPEN:
-        raise CartExpired(
-            f"This cart is {state}; open a new one.", {"field": "cart", "state": state}
-        )
+        raise _cart_expired(state)
 
 
 @transaction.atomic
@@ -168,7 +169,7 @@ def cart_line_add(
     _check_line_limit(total)
     if cart.channel == Channel.APP:
         _check_online_stock(store_product, total)
-    added = line is not None
+    adds_to_line = line is not None
     if line is None:
         line = CartLine(cart=cart, store_product=store_product, quantity=quantity)
     else:
@@ -178,9 +179,9 @@ def cart_line_add(
     if substitution:
         line.substitution = substitution
     line.save()
-    if added:
-        # Only the quantity added in the database is not known here; a new
-        # line holds exactly what was just written.
+    if adds_to_line:
+        # The sum the database made is not known here; a new line holds
+        # exactly what was just written.
         line.refresh_from_db(fields=["quantity"])
     return line
 

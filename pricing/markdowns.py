@@ -15,8 +15,8 @@ Policy (the README repeats it):
   from the products never marked down) when it has one: the evening thins
   out after the 18:00 peak, so the flat rate at 18:30 would expect about twice
   the units the last hours bring, and the markdown would stay too shallow
-  until the shelf is written off. A
-  store without a day of ledger history yet counts plain hours.
+  until the shelf is written off. A store without a day of ledger history yet
+  counts plain hours.
 * If the stock left is no more than the expected demand, nothing changes. If it
   is more, sales must rise by ``stock / expected - 1``; the rate now was
   measured at the current markdown, so with the store's elasticity ``e`` (2:
@@ -47,7 +47,7 @@ PACE_WINDOW = dt.timedelta(hours=1)
 
 @dataclass(frozen=True)
 class DayProfile:
-    """How a store's daily-fresh demand spreads over its local hours.
+    """How a store's demand spreads over its local hours (``day_profile``).
 
     ``shares[h]`` is the share of a day's units wanted in local hour ``h``
     (they sum to 1). ``hours`` turns a span of time into hour-equivalents:
