@@ -11,11 +11,16 @@ Days are the store's trading days (``inventory.forecast.days``).
 
 Censored days (``DailySales.sold_out``): the ledger replayed in order gives each
 store product's running on hand. A day is flagged sold out when on hand was
-zero at any moment of it: a movement left it at zero (a sale took the last
-unit, a write-off or count emptied the shelf), or it was still at zero from a
-day before (an empty shelf with no movement gets a row of its own: quantity 0,
-sold out, so a model never reads a stock-out as a day without demand). Units
-sold on such a day are a floor of the demand, not the demand.
+zero at some moment of its opening hours (``TradingCalendar.open_days``): a
+movement left it at zero (a sale took the last unit, a write-off or count
+emptied the shelf), or it was still at zero from a day before (an empty shelf
+with no movement gets a row of its own: quantity 0, sold out, so a model never
+reads a stock-out as a day without demand). Units sold on such a day are a
+floor of the demand, not the demand. A shelf empty only while the store is
+closed hid no demand: daily fresh written off at closing and received before
+the next opening censors neither day (were it flagged, every daily-fresh day
+would be censored, and the cheap methods' floor for censored days would ratchet
+their forecast up night after night).
 
 Incremental: ``SalesWatermark.last_movement_id`` is the last ledger row
 folded. A fold locks the store's watermark row (``SELECT ... FOR UPDATE``), so
@@ -101,11 +106,10 @@ class _Replay:
     movements: int = 0
     rows_written: int = 0
 
-    def _mark_sold_out(self, sp_id: int, first: dt.date, last: dt.date) -> None:
-        day = first
-        while day <= last:
+    def _mark_empty(self, sp_id: int, since: dt.datetime, until: dt.datetime) -> None:
+        """Flag the days whose opening hours the empty span [since, until) met."""
+        for day in self.calendar.open_days(since, until):
             self.days.setdefault((sp_id, day), _Day()).sold_out = True
-            day += dt.timedelta(days=1)
 
     def apply(
         self,
@@ -118,7 +122,7 @@ class _Replay:
         shelf = self.shelves.setdefault(sp_id, _Shelf())
         day = self.calendar.day_of(at)
         if shelf.zero_since is not None:
-            self._mark_sold_out(sp_id, self.calendar.day_of(shelf.zero_since), day)
+            self._mark_empty(sp_id, shelf.zero_since, at)
         shelf.on_hand += on_hand_delta
         if kind in SALE_KINDS:
             sold = -on_hand_delta
@@ -130,12 +134,11 @@ class _Replay:
         self.movements += 1
 
     def close(self, until: dt.datetime) -> None:
-        """Shelves still empty at ``until`` are sold out every day up to it."""
-        last = self.calendar.day_of(until)
+        """Shelves still empty at ``until`` are sold out every day they were
+        empty while the store was open, up to it."""
         for sp_id, shelf in self.shelves.items():
             if shelf.zero_since is not None and shelf.active:
-                first = self.calendar.day_of(shelf.zero_since)
-                self._mark_sold_out(sp_id, first, last)
+                self._mark_empty(sp_id, shelf.zero_since, until)
 
     def flush(self) -> None:
         """Add the totals so far to the history; ledger rows only."""

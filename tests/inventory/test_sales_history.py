@@ -204,6 +204,64 @@ def test_days_with_an_empty_shelf_are_flagged_sold_out(store):
 
 
 @pytest.mark.django_db
+def test_a_shelf_empty_only_while_the_store_is_closed_censors_no_day():
+    store = StoreFactory(is_24h=False, opens_at="08:00", closes_at="22:00")
+    fresh = StoreProductFactory(store=store)  # written off at closing
+    late = StoreProductFactory(store=store)  # last unit sold at 21:30
+    slow = StoreProductFactory(store=store)  # empty overnight, refilled late
+    for sp in (fresh, late, slow):
+        stock_receive(store_product=sp, quantity=4)
+    stamp(0, local(10, 6))
+    for sp in (fresh, late, slow):
+        mark = last_pk()
+        stock_sell_in_store(store_product=sp, quantity=2, unit_price=D("5.00"))
+        stamp(mark, local(10, 12))
+    mark = last_pk()
+    stock_sell_in_store(store_product=late, quantity=2, unit_price=D("5.00"))
+    stamp(mark, local(10, 21, 30))
+    mark = last_pk()
+    stock_write_off(store_product=fresh, quantity=2, reason="daily fresh at closing")
+    stock_write_off(store_product=slow, quantity=2, reason="damaged at closing")
+    stamp(mark, local(10, 22))
+    sales_history_fold(store=store, now=local(10, 23))  # the night's fold
+    mark = last_pk()
+    stock_receive(store_product=fresh, quantity=4)
+    stock_receive(store_product=late, quantity=4)
+    stamp(mark, local(11, 6))  # the morning delivery, before opening
+    mark = last_pk()
+    stock_receive(store_product=slow, quantity=4)
+    stamp(mark, local(11, 9, 30))  # an hour and a half after opening
+    for sp in (fresh, late, slow):
+        mark = last_pk()
+        stock_sell_in_store(store_product=sp, quantity=1, unit_price=D("5.00"))
+        stamp(mark, local(11, 12))
+    sales_history_fold(store=store, now=local(11, 23))
+
+    def flags(sp):
+        return {day: row[3] for day, row in history(sp).items()}
+
+    tenth, eleventh = dt.date(2026, 3, 10), dt.date(2026, 3, 11)
+    assert flags(fresh) == {tenth: False, eleventh: False}
+    # Empty from 21:30 to closing: shoppers may have found nothing then.
+    assert flags(late) == {tenth: True, eleventh: False}
+    # Empty at 08:00 opening until the 09:30 delivery.
+    assert flags(slow) == {tenth: False, eleventh: True}
+
+
+@pytest.mark.django_db
+def test_open_days_of_a_store_closing_after_midnight():
+    store = StoreFactory(is_24h=False, opens_at="10:00", closes_at="02:00")
+    calendar = TradingCalendar(store)
+    # Open 10:00 to 02:00: the small hours belong to the day before.
+    assert calendar.open_days(local(10, 1), local(10, 3)) == [dt.date(2026, 3, 9)]
+    assert calendar.open_days(local(10, 2), local(10, 10)) == []
+    assert calendar.open_days(local(10, 9), local(11, 11)) == [
+        dt.date(2026, 3, 10),
+        dt.date(2026, 3, 11),
+    ]
+
+
+@pytest.mark.django_db
 def test_rebuild_recomputes_ledger_days_and_keeps_imported_ones(store):
     sp = StoreProductFactory(store=store)
     other = StoreProductFactory(store=store)
