@@ -21,10 +21,10 @@ STORES = [
         "currency": "CNY",
         "delivery_radius_km": "3.00",
         "delivery_promise_minutes": 30,
-        "opens_at": "07:00",
-        "closes_at": "23:00",
+        "opens_at": "08:00",
+        "closes_at": "22:00",
         "is_24h": False,
-        "trading_day_ends_at": "23:00",
+        "trading_day_ends_at": "22:00",
         "price_hold_minutes": 15,
     },
     {

@@ -1025,6 +1025,32 @@ def next_free_day(store: Any) -> dt.date:
     return day
 
 
+def _refuse_an_evening_cut_short(scenario: Scenario, store: Any) -> None:
+    """A day that reaches the markdown window must close when the store does.
+
+    The markdown plans to sell daily fresh by the store's closing time and the
+    run writes off what is left at the scenario's: a scenario closing at 22:00
+    in a store that closes at 23:00 marks down an hour too shallow, and its
+    closing reprice, still inside the window, leaves the markdown on the shelf
+    for the night's forecast to read as tomorrow's price. A slice of the day
+    that ends before the markdown starts (a lunch hour) may end anywhere.
+    """
+    from pricing.markdowns import as_time, closing_time
+    from pricing.selectors import price_settings_for
+
+    starts = as_time(price_settings_for(store).markdown_starts_at)
+    if scenario.closes * 60 <= starts.hour * 60 + starts.minute:
+        return
+    closing = closing_time(store)
+    if dt.time(scenario.closes % 24) != closing:
+        raise SimulationRefused(
+            f"The scenario's day closes at {scenario.closes}:00 but {store.code} "
+            f"closes at {closing:%H:%M}: the evening markdown plans to the "
+            "store's closing, so a day that reaches it must end then "
+            "([day] closes, or the store's closing time in the admin)."
+        )
+
+
 def store_simulate(
     *, scenario: Scenario, seed: int, keep: bool = False, progress: Any = None
 ) -> RunResult:
@@ -1041,6 +1067,7 @@ def store_simulate(
     store = Store.objects.filter(code=scenario.store).first()
     if store is None:
         raise SimulationRefused(f"No store {scenario.store!r}.")
+    _refuse_an_evening_cut_short(scenario, store)
     if scenario.start is None:
         from dataclasses import replace
 

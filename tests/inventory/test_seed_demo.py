@@ -82,7 +82,7 @@ def test_creates_the_two_shanghai_stores(seeded):
     assert jingan.currency == "CNY"
     assert jingan.delivery_radius_km == D("3.00")
     assert jingan.delivery_promise_minutes == 30
-    assert (jingan.opens_at, jingan.closes_at) == (dt.time(7), dt.time(23))
+    assert (jingan.opens_at, jingan.closes_at) == (dt.time(8), dt.time(22))
     assert jingan.is_24h is False
     pudong = Store.objects.get(code="SH02")
     assert pudong.is_24h is True

@@ -74,6 +74,9 @@ def small_store(store, make_store_product):
     """Two zones, four piece products: two daily-fresh (bakery), two not."""
     from tests.factories import CategoryFactory, ProductFactory, ZoneFactory
 
+    # The slice is the end of the store's day: it closes when the slice does.
+    store.is_24h, store.opens_at, store.closes_at = False, dt.time(8), dt.time(19)
+    store.save(update_fields=["is_24h", "opens_at", "closes_at"])
     bakery = CategoryFactory(slug="bakery", name="Bakery")
     dairy = CategoryFactory(slug="dairy", name="Dairy")
     zones = [
@@ -412,3 +415,28 @@ def test_history_arrivals_follow_the_stores_weekly_pattern(small_store):
     assert (
         _weekday_factors(scenario_parse(SLICE), small_store, DAY, shelves) == (1.0,) * 7
     )
+
+
+def test_a_day_reaching_the_markdown_must_close_when_the_store_does(small_store):
+    from simulation.delivery_run import SimulationRefused
+
+    late = SLICE.replace("closes = 19", "closes = 20").replace(
+        "18 = 8\n", "18 = 8\n19 = 8\n"
+    )
+    late = late.replace("to = 19\ntemperature", "to = 20\ntemperature")
+    late = late.replace("18 = 14\n", "18 = 14\n19 = 14\n")
+    from simulation.store_run import store_simulate
+
+    with pytest.raises(
+        SimulationRefused, match=r"closes at 20:00 but SH01 closes at 19:00"
+    ):
+        store_simulate(scenario=scenario_parse(late), seed=1)
+    # A lunch slice ends before the markdown starts: it may end anywhere.
+    lunch = SLICE.replace("opens = 17", "opens = 11").replace(
+        "closes = 19", "closes = 13"
+    )
+    lunch = lunch.replace("from = 17\nto = 19\ntemp", "from = 11\nto = 13\ntemp")
+    lunch = lunch.replace("17 = 14\n18 = 14", "11 = 14\n12 = 14")
+    lunch = lunch.replace("17 = 8\n18 = 8", "11 = 8\n12 = 8")
+    lunch = lunch.replace("from = 18\nto = 19\nprecip", "from = 12\nto = 13\nprecip")
+    assert store_simulate(scenario=scenario_parse(lunch), seed=1).figures["days"]
