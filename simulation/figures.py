@@ -310,6 +310,7 @@ def run_figures(run: Any, windows: list[tuple[dt.datetime, dt.datetime]]) -> dic
         figures["forecast"] = tally.forecast
         figures["replenishment"] = tally.replenishment
         figures["stock"]["sold_out_at_close"] = sorted(tally.sold_out_at_close)
+        figures["stock"]["short_at_full_price"] = sorted(tally.short_at_full_price)
         days.append(figures)
     whole = span_figures(
         run, windows[0][0], windows[-1][1], [run.tallies[i] for i in run.tallies]

@@ -185,6 +185,9 @@ def test_a_two_hour_slice_adds_up_to_the_rows_counted_by_hand(small_store):
     }
     assert set(day["stock"]["sold_out_at_close"]) == sold_out
     assert day["stock"]["product_days"] == 4
+    # The products short at full price are named, one per product-day short.
+    short = day["stock"]["short_at_full_price"]
+    assert len(short) == day["stock"]["product_days_short"]
 
     # Overnight the day's sales were folded into the history.
     sold = -sum(
