@@ -21,10 +21,10 @@ order per supplier and delivery day; lines with nothing to order are left out):
                end of the cover period (an overdue one included)
     need     = demand + safety - on hand - on order; nothing when <= 0
     quantity = need rounded up to the product's case size; a daily-fresh product
-               never more than the delivery day's forecast (then whole cases
-               below it; none when not even one case fits), or than its 80%
-               upper bound when the store's ``fresh_cap`` says so (what is
-               left in the evening is marked down to sell out)
+               never more than the delivery day's 80% upper bound (what is
+               left in the evening is marked down to sell out), or than its
+               forecast when the store's ``fresh_cap`` says so (then whole
+               cases below the cap; none when not even one case fits)
 
 The draft is meant to be made after the store closes on the eve of the delivery
 (after the nightly forecast): the stock counted is the stock the delivery
@@ -110,7 +110,7 @@ def line_suggestion(
     on_order: Decimal,
     case_size: Decimal,
     daily_fresh: bool,
-    fresh_cap: str = FreshCap.FORECAST,
+    fresh_cap: str = FreshCap.UPPER,
 ) -> Suggestion:
     """The rule of the module docstring for one product.
 

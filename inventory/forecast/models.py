@@ -59,11 +59,12 @@ class ForecastSettings(TimeStampedModel):
     fresh_cap = models.CharField(
         max_length=8,
         choices=FreshCap.choices,
-        default=FreshCap.FORECAST,
-        help_text="Daily fresh: the most a delivery may bring. The forecast "
-        "wastes least and sells out on about half the days; the upper bound "
-        "sells out about one day in ten and leaves the rest to the evening "
-        "markdown.",
+        default=FreshCap.UPPER,
+        help_text="Daily fresh: the most a delivery may bring. The upper bound "
+        "(the default) leaves the surplus to the evening markdown; the forecast "
+        "wastes less but runs short at full price about three times as often "
+        "(a simulated week: waste 2.9% and 1.2%, daily-fresh product-days short "
+        "4.5% and 15%).",
     )
 
     class Meta:
