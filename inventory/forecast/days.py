@@ -98,7 +98,7 @@ class TradingCalendar:
                 first + dt.timedelta(days=i) for i in range((last - first).days + 1)
             ]
         days: set[dt.date] = set()
-        local = start.astimezone(self.tz).date() - dt.timedelta(days=1)
+        local = start.astimezone(self.tz).date() - ONE_DAY
         while local <= end.astimezone(self.tz).date():
             opens = dt.datetime.combine(local, self.opens, tzinfo=self.tz)
             closing_date = local if self.closes > self.opens else local + ONE_DAY
